@@ -1,0 +1,57 @@
+/**
+ * One Fastify server for `bench/server.bench.ts`, in its own process so the load generator does not
+ * share its event loop. Plain JavaScript over the built package (`dist/`, made by `npm run bench`),
+ * as an application would run it. CASE selects the protection; prints `LISTENING <port>`.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fastifyRateLimit from '@fastify/rate-limit';
+import Fastify from 'fastify';
+import { Redis } from 'ioredis';
+import { idempotency, memoryIdempotencyStore, rateLimit } from '../dist/server/index.js';
+import { weir } from '../dist/server/fastify/index.js';
+import { redisIdempotencyStore, redisRateLimitStore } from '../dist/store/redis/index.js';
+import { openSqliteStore } from '../dist/store/sqlite/index.js';
+
+const CASE = process.env.CASE ?? 'plain';
+const HUGE = 1_000_000_000;
+const app = Fastify({ logger: false });
+const prefix = `weir-bench:${process.pid}:`;
+let redis;
+
+if (CASE === 'weir-rate-limit') {
+  await app.register(weir, { use: [rateLimit({ policies: [{ name: 'default', limit: HUGE, windowMs: 60_000 }] })] });
+} else if (CASE === 'weir-rate-limit-redis') {
+  redis = new Redis({ host: '127.0.0.1', port: 6379, enableAutoPipelining: true });
+  await app.register(weir, { use: [rateLimit({ policies: [{ name: 'default', limit: HUGE, windowMs: 60_000 }], store: redisRateLimitStore(redis, { prefix }) })] });
+} else if (CASE === 'fastify-rate-limit') {
+  await app.register(fastifyRateLimit, { max: HUGE, timeWindow: 60_000 });
+} else if (CASE === 'weir-idempotency-sqlite') {
+  const store = await openSqliteStore(join(mkdtempSync(join(tmpdir(), 'weir-bench-')), 'bench.db'), { durability: 'normal' });
+  await app.register(weir, { use: [idempotency({ store })] });
+} else if (CASE === 'weir-idempotency-memory') {
+  await app.register(weir, { use: [idempotency({ store: memoryIdempotencyStore(), retentionMs: 60_000 })] });
+} else if (CASE === 'weir-idempotency-redis') {
+  redis = new Redis({ host: '127.0.0.1', port: 6379, enableAutoPipelining: true });
+  await app.register(weir, { use: [idempotency({ store: redisIdempotencyStore(redis, { prefix }), retentionMs: 60_000 })] });
+}
+
+app.get('/', async () => ({ hello: 'world' }));
+// The bench reads the server's CPU time before and after each run: CPU per request is robust to a busy machine.
+app.get('/__cpu', async () => process.cpuUsage());
+app.post('/orders', async (req, reply) => reply.code(201).send({ id: 1, item: req.body?.item }));
+
+await app.listen({ port: 0, host: '127.0.0.1' });
+process.stdout.write(`LISTENING ${app.server.address().port}\n`);
+process.on('SIGTERM', () => {
+  void (async () => {
+    if (redis !== undefined) {
+      const keys = await redis.keys(`${prefix}*`);
+      for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+      redis.disconnect();
+    }
+    await app.close();
+    process.exit(0);
+  })();
+});

@@ -1,0 +1,206 @@
+/**
+ * The server middleware under HTTP load (autocannon), in one run: plain Fastify hello-world vs the
+ * same routes behind Weir's `rateLimit` (memory, Redis) and `idempotency` (SQLite, Redis, POSTs with
+ * fresh keys), with `@fastify/rate-limit` as the anchor. Each server runs in its own process; the
+ * cases are interleaved over rounds and the median is reported, so a noisy neighbour slows all alike.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { type Bench, table } from './harness.js';
+
+const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+}
+interface AutocannonRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  setupRequest?: (req: { headers: Record<string, string> }) => unknown;
+}
+type Autocannon = (options: {
+  url: string;
+  connections: number;
+  duration: number;
+  requests?: AutocannonRequest[];
+  method?: string;
+}) => Promise<AutocannonResult>;
+
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+const script = fileURLToPath(new URL('./server-app.mjs', import.meta.url));
+const SETTINGS = { connections: 32, durationS: 3, rounds: 3 };
+
+interface Case {
+  name: string;
+  server: string;
+  post: boolean;
+  needs?: 'redis';
+}
+
+const CASES: Case[] = [
+  { name: 'fastify GET (plain)', server: 'plain', post: false },
+  { name: '@fastify/rate-limit GET (anchor)', server: 'fastify-rate-limit', post: false },
+  { name: 'weir rateLimit GET (memory)', server: 'weir-rate-limit', post: false },
+  { name: 'weir rateLimit GET (Redis)', server: 'weir-rate-limit-redis', post: false, needs: 'redis' },
+  { name: 'fastify POST (plain)', server: 'plain', post: true },
+  { name: 'weir idempotency POST (SQLite)', server: 'weir-idempotency-sqlite', post: true },
+  { name: 'weir idempotency POST (Redis)', server: 'weir-idempotency-redis', post: true, needs: 'redis' },
+];
+
+function redisUp(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port: 6379 });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function start(server: string): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, [script], { env: { ...process.env, CASE: server }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m !== null) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`bench server ${server} exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+async function cpuOf(port: number): Promise<number> {
+  const u = (await (await fetch(`http://127.0.0.1:${port}/__cpu`)).json()) as { user: number; system: number };
+  return u.user + u.system;
+}
+
+let keys = 0;
+function load(port: number, c: Case, durationS: number): Promise<AutocannonResult> {
+  const url = `http://127.0.0.1:${port}`;
+  if (!c.post) return autocannon({ url, connections: SETTINGS.connections, duration: durationS });
+  return autocannon({
+    url,
+    connections: SETTINGS.connections,
+    duration: durationS,
+    requests: [
+      {
+        method: 'POST',
+        path: '/orders',
+        headers: { 'content-type': 'application/json' },
+        body: '{"item":"book"}',
+        // A fresh key per request: every POST is a first execution (the expensive path).
+        setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'idempotency-key': `"bench-${process.pid}-${keys++}"` } }),
+      },
+    ],
+  });
+}
+
+const median = (v: number[]): number => {
+  const s = v.toSorted((a, b) => a - b);
+  return s.length % 2 === 1 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+const bench: Bench = {
+  name: 'server',
+  description: 'weir/server middleware on Fastify under autocannon load vs plain Fastify and @fastify/rate-limit',
+  async run(ctx) {
+    if (!existsSync(fileURLToPath(new URL('../dist/server/index.js', import.meta.url)))) {
+      ctx.log('dist/ is missing: run `npm run build` (npm run bench does) — the servers run the built package.');
+      return;
+    }
+    const haveRedis = await redisUp();
+    const cases = CASES.filter((c) => ctx.matches(c.name) || c.server === 'plain' || c.server === 'fastify-rate-limit').filter((c) => c.needs !== 'redis' || haveRedis);
+    if (!haveRedis) ctx.log('Redis is not listening on 127.0.0.1:6379: the Redis cases are skipped.');
+    ctx.log(
+      `Settings: ${SETTINGS.connections} connections, ${SETTINGS.durationS} s per run, ${SETTINGS.rounds} interleaved rounds (median), 1 s warm-up; ` +
+        `servers run dist/ in their own processes; SQLite durability 'normal'; ioredis with enableAutoPipelining.`,
+    );
+    const servers = new Map<string, { port: number; child: ChildProcess }>();
+    try {
+      for (const c of cases) if (!servers.has(c.server)) servers.set(c.server, await start(c.server));
+      const results = new Map<string, { rps: number[]; cpu: number[]; p99: number[]; bad: number }>();
+      for (const [i, c] of cases.entries()) {
+        ctx.status(`warm-up ${c.name}`, i / cases.length / (SETTINGS.rounds + 1));
+        await load(servers.get(c.server)!.port, c, 1);
+        results.set(c.name, { rps: [], cpu: [], p99: [], bad: 0 });
+      }
+      for (let r = 0; r < SETTINGS.rounds; r++) {
+        for (const [i, c] of cases.entries()) {
+          ctx.status(`round ${r + 1}/${SETTINGS.rounds} ${c.name}`, (r + 1 + i / cases.length) / (SETTINGS.rounds + 1));
+          const port = servers.get(c.server)!.port;
+          const before = await cpuOf(port);
+          const out = await load(port, c, SETTINGS.durationS);
+          const entry = results.get(c.name)!;
+          entry.cpu.push(((await cpuOf(port)) - before) / Math.max(1, out.requests.total));
+          entry.rps.push(out.requests.average);
+          entry.p99.push(out.latency.p99);
+          entry.bad += out.non2xx + out.errors;
+        }
+      }
+      const rps = (name: string): number | undefined => {
+        const e = results.get(name);
+        return e === undefined ? undefined : median(e.rps);
+      };
+      const cpu = (name: string): number | undefined => {
+        const e = results.get(name);
+        return e === undefined ? undefined : median(e.cpu);
+      };
+      const getBase = rps('fastify GET (plain)')!;
+      const postBase = rps('fastify POST (plain)')!;
+      const getCpu = cpu('fastify GET (plain)')!;
+      const postCpu = cpu('fastify POST (plain)')!;
+      ctx.log(
+        table(
+          ['case', 'req/s (median)', '× plain', 'server CPU µs/req', 'capacity × plain', 'p99 ms', 'non-2xx/errors'],
+          cases.map((c) => {
+            const e = results.get(c.name)!;
+            const base = c.post ? postBase : getBase;
+            const baseCpu = c.post ? postCpu : getCpu;
+            return [
+              c.name,
+              Math.round(median(e.rps)).toLocaleString('en-US'),
+              (median(e.rps) / base).toFixed(2),
+              median(e.cpu).toFixed(1),
+              (baseCpu / median(e.cpu)).toFixed(2),
+              median(e.p99).toFixed(1),
+              String(e.bad),
+            ];
+          }),
+        ),
+      );
+      ctx.log('(capacity × plain: plain CPU per request / this case’s, i.e. the throughput ratio of a CPU-bound server; robust to a busy machine.)');
+      ctx.log();
+      const anchor = rps('@fastify/rate-limit GET (anchor)');
+      const ours = rps('weir rateLimit GET (memory)');
+      if (anchor !== undefined && ours !== undefined) {
+        const a = cpu('@fastify/rate-limit GET (anchor)')!;
+        const o = cpu('weir rateLimit GET (memory)')!;
+        ctx.log(
+          `Target: rate limiting costs no more than @fastify/rate-limit — throughput ${Math.round(ours)} vs ${Math.round(anchor)} req/s (${(ours / anchor).toFixed(2)}×), ` +
+            `server CPU ${o.toFixed(1)} vs ${a.toFixed(1)} µs/req: ${verdict(o <= a * 1.05)} (by CPU, 5% noise allowance).`,
+        );
+      }
+      const idem = rps('weir idempotency POST (Redis)');
+      if (idem !== undefined) {
+        const capacity = postCpu / cpu('weir idempotency POST (Redis)')!;
+        ctx.log(
+          `Target: idempotency on Redis keeps ≥ 70% of plain POST throughput — ${((idem / postBase) * 100).toFixed(0)}% measured, ` +
+            `${(capacity * 100).toFixed(0)}% by server CPU: ${verdict(Math.max(idem / postBase, capacity) >= 0.7)}.`,
+        );
+      }
+    } finally {
+      for (const s of servers.values()) s.child.kill('SIGTERM');
+      await Promise.all([...servers.values()].map((s) => new Promise((r) => (s.child.exitCode !== null ? r(null) : s.child.once('exit', r)))));
+    }
+  },
+};
+
+export default bench;

@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createQueue, type Queue, type QueueOptions } from '../../src/queue/index.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/index.js';
+import { FakeClock } from '../../src/testing/index.js';
+
+/** A temporary SQLite file store; `cleanup()` closes and deletes it. */
+export async function tempSqlite(): Promise<{ store: SqliteStore; cleanup(): Promise<void> }> {
+  const file = join(tmpdir(), `weir-queue-${randomUUID()}.db`);
+  const store = await openSqliteStore(file, { durability: 'normal' });
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
+    },
+  };
+}
+
+/**
+ * Polls `condition` in real time (up to `timeoutMs`), letting the fake clock's due timers fire at
+ * the current time, so tests never depend on how fast a machine is.
+ */
+export async function waitFor(condition: () => boolean | Promise<boolean>, clock?: FakeClock, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error('waitFor: condition still false');
+    if (clock !== undefined) await clock.advance(0);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** A SQLite store, a FakeClock and a queue on them; stops and deletes everything after. */
+export async function sqliteQueue(options: QueueOptions = {}): Promise<{
+  store: SqliteStore;
+  clock: FakeClock;
+  queue: Queue;
+  errors: unknown[];
+  cleanup(): Promise<void>;
+}> {
+  const { store, cleanup } = await tempSqlite();
+  const clock = new FakeClock();
+  const queue = createQueue(store, { clock, random: () => 0.5, ...options });
+  const errors: unknown[] = [];
+  queue.onError((e) => errors.push(e.error));
+  return {
+    store,
+    clock,
+    queue,
+    errors,
+    async cleanup() {
+      const stopping = queue.stop({ graceMs: 0 });
+      await clock.advance(0);
+      await stopping;
+      await cleanup();
+    },
+  };
+}

@@ -1,0 +1,145 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { permanent } from '../../src/errors.js';
+import { createQueue, type Queue } from '../../src/queue/index.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.js';
+import { dropSchemas, postgresUrl, service, testSchema } from '../helpers/services.js';
+import { waitFor } from './harness.js';
+
+const up = await service('postgres', 'the queue tests on PostgreSQL (test/queue/postgres.test.ts)');
+const base = testSchema(import.meta.url);
+const schemas: string[] = [];
+let n = 0;
+let open: Array<{ stop(): Promise<void> } | PostgresStore> = [];
+
+async function store(schema: string): Promise<PostgresStore> {
+  const s = await openPostgresStore({ connectionString: await postgresUrl(), schema, max: 4 });
+  open.push(s);
+  return s;
+}
+
+function queue(s: PostgresStore, options: Parameters<typeof createQueue>[1] = {}): Queue {
+  const q = createQueue(s, options);
+  open.unshift({ stop: () => q.stop({ graceMs: 1000 }) });
+  return q;
+}
+
+function freshSchema(): string {
+  const schema = `${base}_${n++}`;
+  schemas.push(schema);
+  return schema;
+}
+
+afterEach(async () => {
+  for (const o of open) await ('close' in o ? o.close() : o.stop());
+  open = [];
+});
+afterAll(async () => {
+  if (up) await dropSchemas(schemas);
+});
+
+describe.skipIf(!up)('queue on PostgreSQL', () => {
+  it("is a transactional outbox: the message commits or rolls back with the caller's BEGIN … COMMIT", async () => {
+    const s = await store(freshSchema());
+    const q = queue(s);
+    const handled: unknown[] = [];
+    await q.handle('orders', (m) => {
+      handled.push(m.payload);
+    });
+    const client = await s.pool.connect();
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS "' + s.schema + '".orders (id text PRIMARY KEY)');
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO "${s.schema}".orders VALUES ('o1')`);
+      await q.enqueue(client, 'orders', { id: 'o1' });
+      await client.query('ROLLBACK');
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO "${s.schema}".orders VALUES ('o2')`);
+      await q.enqueue(client, 'orders', { id: 'o2' }, { key: 'c1' });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await waitFor(() => handled.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(handled).toEqual([{ id: 'o2' }]);
+  });
+
+  it("records effects exactly once with once() in the handler's own transaction", async () => {
+    const s = await store(freshSchema());
+    const q = queue(s);
+    await s.pool.query(`CREATE TABLE "${s.schema}".effects (message_id text PRIMARY KEY)`);
+    let calls = 0;
+    await q.handle('pay', async (m) => {
+      calls++;
+      await s.transaction(async (client) => {
+        if (await q.once(client, 'payments', m.id)) await client.query(`INSERT INTO "${s.schema}".effects VALUES ($1)`, [m.id]);
+      });
+      if (calls === 1) throw new Error('crash after the effect committed');
+    }, { retry: { immediate: 1 } });
+    await q.enqueue('pay', null, { id: 'p1' });
+    await waitFor(async () => (await s.queue.get('p1'))?.state === 'done');
+    expect(calls).toBe(2);
+    expect((await s.pool.query(`SELECT count(*)::int AS n FROM "${s.schema}".effects`)).rows).toEqual([{ n: 1 }]);
+  });
+
+  it('wakes on LISTEN/NOTIFY: a message enqueued by another process is handled without waiting for the poll', async () => {
+    const schema = freshSchema();
+    const worker = queue(await store(schema), { pollMs: 60_000 });
+    const producer = createQueue(await store(schema));
+    const handled: number[] = [];
+    await worker.handle('fast', () => {
+      handled.push(Date.now());
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sent = Date.now();
+    await producer.enqueue('fast', null);
+    await waitFor(() => handled.length === 1, undefined, 5000);
+    expect(handled[0]! - sent).toBeLessThan(5000);
+  });
+
+  it('keeps per-key order with three workers sharing the schema, each message handled once', async () => {
+    const schema = freshSchema();
+    const seen = new Map<string, number[]>();
+    const counts = new Map<string, number>();
+    let violations = 0;
+    const workers = await Promise.all([1, 2, 3].map(async (i) => queue(await store(schema), { workerId: `w${i}` })));
+    for (const w of workers) {
+      await w.handle(
+        'keyed',
+        async (m) => {
+          const { key, n: k } = m.payload as { key: string; n: number };
+          const list = seen.get(key) ?? [];
+          if (list.length > 0 && list[list.length - 1]! >= k) violations++;
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
+          list.push(k);
+          seen.set(key, list);
+          counts.set(m.id, (counts.get(m.id) ?? 0) + 1);
+        },
+        { concurrency: 4 },
+      );
+    }
+    const items = [];
+    for (let k = 0; k < 30; k++) for (let key = 0; key < 10; key++) items.push({ topic: 'keyed', payload: { key: `k${key}`, n: k }, key: `k${key}` });
+    await workers[0]!.enqueueMany(items);
+    await waitFor(() => [...counts.values()].length === 300, undefined, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(violations).toBe(0);
+    expect([...counts.values()].every((c) => c === 1)).toBe(true);
+    for (const list of seen.values()) expect(list).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  it('dead-letters a permanent failure and replays it', async () => {
+    const s = await store(freshSchema());
+    const q = queue(s);
+    let ok = false;
+    await q.handle('dl', () => {
+      if (!ok) throw permanent(new Error('rejected by CRM'));
+    });
+    const id = await q.enqueue('dl', { x: 1 }, { key: 'k' });
+    await waitFor(async () => (await q.deadLetters.count()) === 1);
+    expect((await q.deadLetters.groups())[0]).toMatchObject({ count: 1, code: 'WEIR_PERMANENT', message: 'rejected by CRM' });
+    ok = true;
+    await q.deadLetters.replay({ ids: [id] });
+    await waitFor(async () => (await s.queue.get(id))?.state === 'done');
+  });
+});
