@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../internal/clock.js';
 import { Emitter } from '../internal/events.js';
 import { fn, integer } from '../internal/validate.js';
-import { type Fault, type FaultPhase, type ResolvedPhase, resolvePhases } from './faults.js';
+import { type Fault, type FaultBucket, type FaultPhase, judgeFault, type ResolvedPhase, resolvePhases } from './faults.js';
 import { seededRandom } from './seeded-random.js';
 
 export type { Fault, FaultPhase, RetryAfterForm } from './faults.js';
@@ -120,8 +120,7 @@ export class FaultServer {
   private phaseIndex = 0;
   private phaseStartedAt = 0;
   private phaseRequests = 0;
-  private tokens = 0;
-  private tokensAt = 0;
+  private readonly bucket: FaultBucket = { tokens: 0, tokensAt: 0 };
   private closed: Promise<void> | undefined;
   private port = 0;
 
@@ -202,8 +201,8 @@ export class FaultServer {
     this.phaseStartedAt = at;
     this.phaseRequests = 0;
     const limiter = this.phases[index]?.faults.find((f) => f.kind === 'rateLimited');
-    this.tokens = limiter?.kind === 'rateLimited' ? limiter.burst : 0;
-    this.tokensAt = at;
+    this.bucket.tokens = limiter?.kind === 'rateLimited' ? limiter.burst : 0;
+    this.bucket.tokensAt = at;
   }
 
   /** Moves past every phase that is over at `now`. Time phases end exactly on their boundary, so no drift accumulates. */
@@ -284,32 +283,26 @@ export class FaultServer {
   }
 
   private decide(fault: Fault, now: number): Answer | undefined {
-    switch (fault.kind) {
+    const verdict = judgeFault(fault, this.bucket, now, this.random);
+    switch (verdict?.kind) {
+      case undefined:
+        return undefined;
       case 'down':
-        if (fault.mode === 'reset') return { status: 'reset', headers: {}, error: 'down' };
+        if (verdict.reset) return { status: 'reset', headers: {}, error: 'down' };
         return {
           status: 503,
-          headers: fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) },
+          headers: verdict.retryAfterSeconds === undefined ? {} : { 'retry-after': String(verdict.retryAfterSeconds) },
           error: 'down',
         };
+      case 'flaky':
+        return { status: verdict.status, headers: {}, error: 'flaky' };
       case 'rateLimited': {
-        this.tokens = Math.min(fault.burst, this.tokens + ((now - this.tokensAt) / 1000) * fault.perSecond);
-        this.tokensAt = now;
-        if (this.tokens >= 1) {
-          this.tokens -= 1;
-          return undefined;
-        }
-        const waitMs = ((1 - this.tokens) / fault.perSecond) * 1000;
         const retryAfter =
-          fault.retryAfter === 'seconds'
-            ? String(Math.max(1, Math.ceil(waitMs / 1000)))
-            : new Date(Math.ceil((now + waitMs) / 1000) * 1000).toUTCString();
+          verdict.retryAfter === 'seconds'
+            ? String(Math.max(1, Math.ceil(verdict.waitMs / 1000)))
+            : new Date(Math.ceil((now + verdict.waitMs) / 1000) * 1000).toUTCString();
         return { status: 429, headers: { 'retry-after': retryAfter }, error: 'rate_limited' };
       }
-      case 'flaky':
-        return this.random() < fault.rate ? { status: fault.status, headers: {}, error: 'flaky' } : undefined;
-      default:
-        return undefined;
     }
   }
 }

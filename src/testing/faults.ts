@@ -136,3 +136,39 @@ export function resolvePhases(phases: readonly FaultPhase[] | undefined): Resolv
     };
   });
 }
+
+/** @internal The token bucket a `rateLimited` fault keeps between requests. */
+export interface FaultBucket {
+  tokens: number;
+  tokensAt: number;
+}
+
+/** @internal What a request fault (other than `slow`) decides for one request; each server formats it. */
+export type FaultVerdict =
+  | { readonly kind: 'down'; readonly reset: boolean; readonly retryAfterSeconds: number | undefined }
+  | { readonly kind: 'flaky'; readonly status: number }
+  | { readonly kind: 'rateLimited'; readonly waitMs: number; readonly retryAfter: RetryAfterForm };
+
+/**
+ * @internal Shared by `faultServer()` and the CRM/ESP simulators: `undefined` lets the request
+ * through. A `rateLimited` fault refills `bucket` lazily from `now` and takes one token.
+ */
+export function judgeFault(fault: Fault, bucket: FaultBucket, now: number, random: () => number): FaultVerdict | undefined {
+  switch (fault.kind) {
+    case 'down':
+      return { kind: 'down', reset: fault.mode === 'reset', retryAfterSeconds: fault.retryAfterSeconds };
+    case 'flaky':
+      return random() < fault.rate ? { kind: 'flaky', status: fault.status } : undefined;
+    case 'rateLimited': {
+      bucket.tokens = Math.min(fault.burst, bucket.tokens + ((now - bucket.tokensAt) / 1000) * fault.perSecond);
+      bucket.tokensAt = now;
+      if (bucket.tokens >= 1) {
+        bucket.tokens -= 1;
+        return undefined;
+      }
+      return { kind: 'rateLimited', waitMs: ((1 - bucket.tokens) / fault.perSecond) * 1000, retryAfter: fault.retryAfter };
+    }
+    default:
+      return undefined;
+  }
+}
