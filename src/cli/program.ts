@@ -1,7 +1,11 @@
 import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError } from 'commander';
+import { registerAudit } from './commands/audit.js';
+import { registerDlq } from './commands/dlq.js';
+import { registerMigrate } from './commands/migrate.js';
 import { runPolicyDemo } from './demo-policies.js';
 import { formatDemoReport } from './demo-report.js';
+import { CliExit, EXIT_FAILURE, EXIT_USAGE } from './usage.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -17,8 +21,10 @@ const processIo: ProgramIo = {
 };
 
 /**
- * The `weir` command line. Today: `weir demo`. Later: `start`, `migrate`, `dlq`, `audit`,
- * `reconcile`, `keys`. Every command that produces a result accepts `--json` for scripts.
+ * The `weir` command line: `demo`, and on the store (`--store <url>`, `WEIR_STORE_URL` or
+ * `WEIR_DATA_DIR`): `migrate`, `dlq list|show|replay|discard`, `audit`. Later: `start`, `reconcile`,
+ * `escalations`, `keys`. Every command that produces a result accepts `--json` for scripts.
+ * Exit codes: 0 success, 1 failure, 2 usage error (bad option, argument or environment variable).
  */
 export function createProgram(io: ProgramIo = processIo): Command {
   const program = new Command('weir')
@@ -44,23 +50,38 @@ export function createProgram(io: ProgramIo = processIo): Command {
       io.stdout(opts.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${formatDemoReport(result)}\n`);
     });
 
+  registerMigrate(program, io);
+  registerDlq(program, io);
+  registerAudit(program, io);
+
   return program;
 }
 
-/** Runs the program on `argv` (as `process.argv`); resolves with the exit code. Errors are printed with their code. */
+/**
+ * Runs the program on `argv` (as `process.argv`); resolves with the exit code: 0, 1 for a failure,
+ * 2 for a usage error (commander's parse errors and errors carrying `exitCode: 2`). Errors are printed with their code.
+ */
 export async function run(argv: readonly string[], io: ProgramIo = processIo, program: Command = createProgram(io)): Promise<number> {
-  program.exitOverride();
+  // Every command, nested ones included, throws instead of exiting, so exit codes are decided here.
+  const override = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync([...argv]);
     return 0;
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown; exitCode?: unknown };
     // Commander has already printed its own messages (help, version, usage errors).
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return typeof e.exitCode === 'number' ? e.exitCode : 1;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    // The command has written its result already and only sets the exit code.
+    if (err instanceof CliExit) return err.exitCode;
+    const exitCode = e.exitCode === EXIT_USAGE ? EXIT_USAGE : EXIT_FAILURE;
     const code = typeof e.code === 'string' ? e.code : 'WEIR_UNEXPECTED';
     io.stderr(`weir: ${code}: ${typeof e.message === 'string' ? e.message : String(err)}\n`);
     if (argv.includes('--json')) io.stdout(`${JSON.stringify({ error: { code, message: e.message } })}\n`);
-    return 1;
+    return exitCode;
   }
 }
 

@@ -61,12 +61,12 @@ describe('weir demo', () => {
     expect(r.bare.failures['connection reset']).toBe(r.bare.attemptsDuringOutage);
   });
 
-  it('lists demo in --help and rejects a bad option with exit code 1', { timeout: 60_000 }, async () => {
+  it('lists demo in --help and rejects a bad option with exit code 2 (usage)', { timeout: 60_000 }, async () => {
     const help = await weir(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^\s+demo\b/m);
     const bad = await weir(['demo', '--duration', '0']);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--duration/);
   });
 

@@ -64,6 +64,24 @@ export class SqliteConnection {
     this.db.pragma('foreign_keys = OFF');
   }
 
+  /**
+   * Runs the worker's own bookkeeping (claims, lease renewals, heartbeats, settlements) without
+   * waiting for a sync under `'full'` durability: WAL frames are appended in order, so the next
+   * synced commit (an enqueue, any caller's transaction) or checkpoint makes them durable too. A power
+   * loss can only roll such a commit back, and every process sharing the file (one machine) dies with
+   * it: the message is then delivered again, as after any crash. Accepted messages stay synced.
+   * Inside an open transaction on this connection (a caller's) nothing is changed.
+   */
+  relaxed<T>(fn: () => T): T {
+    if (this.options.durability !== 'full' || this.db.inTransaction) return fn();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
   /** A cached statement on the store's connection. */
   stmt(sql: string): SqliteStatementLike {
     return prepared(this.db as unknown as SqliteTransaction, sql);

@@ -59,14 +59,18 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
   }
 
   async claim(r: ClaimRequest): Promise<readonly ClaimedMessage[]> {
-    const rows = this.c
-      .stmt(sql.CLAIM)
-      .all({ topic: r.topic, now: r.now, limit: r.limit, worker: r.workerId, until: r.now + r.leaseMs }) as Row[];
+    const rows = this.c.relaxed(
+      () => this.c.stmt(sql.CLAIM).all({ topic: r.topic, now: r.now, limit: r.limit, worker: r.workerId, until: r.now + r.leaseMs }) as Row[],
+    );
     // RETURNING order is unspecified: hand messages out in queue order.
     return rows.map(claimedRow).toSorted((a, b) => a.runAt - b.runAt || a.seq - b.seq);
   }
 
   async settle(settlements: readonly Settlement[], now: number): Promise<SettleOutcome> {
+    return this.c.relaxed(() => this.settleAll(settlements, now));
+  }
+
+  private settleAll(settlements: readonly Settlement[], now: number): SettleOutcome {
     return this.c.tx(() => {
       const ok: boolean[] = [];
       const promoted = new Set<string>();
@@ -116,7 +120,7 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
   }
 
   async renew(workerId: string, leaseUntil: number): Promise<readonly Lease[]> {
-    const rows = this.c.stmt(sql.RENEW).all({ worker: workerId, until: leaseUntil }) as Row[];
+    const rows = this.c.relaxed(() => this.c.stmt(sql.RENEW).all({ worker: workerId, until: leaseUntil }) as Row[]);
     return rows.map((r) => ({ id: r.id as string, token: num(r.lease_token) }));
   }
 
@@ -176,14 +180,8 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
   }
 
   async heartbeat(w: WorkerInfo, now: number): Promise<void> {
-    this.c.stmt(sql.HEARTBEAT).run({
-      id: w.id,
-      host: w.host,
-      pid: w.pid,
-      topics: JSON.stringify(w.topics),
-      startedAt: w.startedAt,
-      now,
-    });
+    const row = { id: w.id, host: w.host, pid: w.pid, topics: JSON.stringify(w.topics), startedAt: w.startedAt, now };
+    this.c.relaxed(() => this.c.stmt(sql.HEARTBEAT).run(row));
   }
 
   async workers(): Promise<readonly WorkerRecord[]> {
