@@ -43,10 +43,17 @@ export interface System {
   readonly metrics: readonly Metric[];
   /** Latency samples over all rounds, when not the bench's default (a polling system needs fewer). */
   readonly latencySamples?: number;
+  /** Runs at another concurrency than the others: shown for context, left out of the targets. */
+  readonly unequal?: boolean;
   open(): Promise<void>;
   enqueue(topic: string, item: Item): Promise<void>;
   enqueueBatch(topic: string, items: readonly Item[]): Promise<void>;
   consume(topic: string, keyed: boolean, handler: (p: Payload) => void): Promise<Consumer>;
+  /**
+   * Deletes what is left in a topic (untimed), where leftovers would slow later measurements:
+   * graphile-worker keeps every task's jobs in one table, so unconsumed jobs slow its fetches.
+   */
+  purge?(topic: string): Promise<void>;
   close(): Promise<void>;
   /** Removes the namespace (schema, file, keys) after the last round. */
   destroy(): Promise<void>;
@@ -112,7 +119,7 @@ export function weirSqliteFile(): string {
  * best a single process can get) and after every non-empty batch (so a busy worker fetches again at
  * once instead of sleeping out the interval).
  */
-export function pgBoss(name: string, url: string, schema: string, o: { workers: number; batchSize: number; notify: boolean; metrics: readonly Metric[]; latencySamples?: number }): System {
+export function pgBoss(name: string, url: string, schema: string, o: { workers: number; batchSize: number; notify: boolean; metrics: readonly Metric[]; latencySamples?: number; unequal?: boolean }): System {
   let boss: PgBoss | undefined;
   const created = new Set<string>();
   const workerIds = new Map<string, string[]>();
@@ -134,6 +141,7 @@ export function pgBoss(name: string, url: string, schema: string, o: { workers: 
     keyed: 'policy singleton + singletonKey: at most one active job per key, but no FIFO (fetch orders by created_on, then a random uuid: a batch shares created_on)',
     metrics: o.metrics,
     ...(o.latencySamples === undefined ? {} : { latencySamples: o.latencySamples }),
+    ...(o.unequal === true ? { unequal: true } : {}),
     async open() {
       boss = new PgBoss({ connectionString: url, schema, max: 10, schedule: false });
       boss.on('error', () => undefined);
@@ -168,6 +176,9 @@ export function pgBoss(name: string, url: string, schema: string, o: { workers: 
           await boss!.offWork(topic);
         },
       };
+    },
+    async purge(topic) {
+      if (created.has(topic)) await boss!.purgeQueue(topic);
     },
     async close() {
       await boss?.stop({ graceful: true, wait: true, timeout: 5_000 });
@@ -209,6 +220,11 @@ export function graphile(name: string, url: string, schema: string): System {
         preset: { worker: { localQueue: { size: localQueueSize }, completeJobBatchDelay: 0, maxPoolSize: 10 } },
       });
       return { stop: () => runner.stop() };
+    },
+    async purge(topic) {
+      await utils!.withPgClient((client) =>
+        client.query(`SELECT "${schema}".complete_jobs(array(SELECT id FROM "${schema}".jobs WHERE task_identifier = $1 AND locked_at IS NULL))`, [topic]),
+      );
     },
     async close() {
       await utils?.release();

@@ -102,10 +102,12 @@ export function eventBehaviour(make: MakeHarness): void {
       await rt.start(order, null, { id: 's1' });
       await waitFor(async () => (await rt.get('s1'))?.history[0]?.status === 'running', h.clock);
       await h.queue.enqueue('shipment.delivered', { orderId: 's1', n: 1 });
+      await waitFor(async () => (await rt.get('s1'))?.history.some((s) => s.phase === 'event') === true, h.clock);
+      // Unkeyed messages may be handled in any order by concurrent slots, so "first" is made
+      // unambiguous: the second event for s1 is sent only once the first has been kept.
       await h.queue.enqueue('shipment.delivered', { orderId: 's1', n: 2 });
       await h.queue.enqueue('shipment.delivered', { orderId: 'unknown', n: 3 });
       await h.queue.enqueue('shipment.delivered', { n: 4 });
-      await waitFor(async () => (await rt.get('s1'))?.history.some((s) => s.phase === 'event') === true, h.clock);
       release();
       await until(h, rt, 's1', 'completed');
       await settled(h);

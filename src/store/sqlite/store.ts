@@ -21,7 +21,9 @@ export interface SqliteStoreOptions extends StoreOptions {
   /**
    * How durable a commit is. Default `'full'`.
    * - `'full'`: the WAL is synced to disk at every commit, so an accepted message survives a power
-   *   loss or an OS crash (like PostgreSQL's default `synchronous_commit = on`).
+   *   loss or an OS crash (like PostgreSQL's default `synchronous_commit = on`). The queue worker's
+   *   claims, lease renewals and settlements do not wait for the sync (the next synced commit covers
+   *   them; one lost to a power loss means a redelivery, as after a crash).
    * - `'normal'`: synced at checkpoints only. Survives any process crash (`kill -9`), but the last
    *   commits before a power loss or OS crash may be lost. Faster on slow disks.
    */
