@@ -58,8 +58,6 @@ export class Worker implements DeliveryHost {
   private heartbeatTimer: Timer | undefined = undefined;
   private metricsTimer: Timer | undefined = undefined;
   private nextMaintenanceAt = 0;
-  /** The maintenance pass running beside the loop, if any. */
-  private maintaining: Promise<void> | undefined = undefined;
   private nextPurgeAt = 0;
   private claimSeq = 0;
   private info: WorkerInfo;
@@ -117,16 +115,9 @@ export class Worker implements DeliveryHost {
         if (flushed.status === 'rejected') throw flushed.reason;
         if (claimed.status === 'rejected') throw claimed.reason;
         if (this.stopping !== undefined) break;
-        // Maintenance runs beside the loop (its failures are reported, and it runs again next
-        // interval), so a wake-up that falls on it does not wait for its round trips.
+        // Maintenance after the claims, so a wake-up that falls on it does not wait for it.
         const now = this.options.clock.now();
-        if (now >= this.nextMaintenanceAt && this.maintaining === undefined) {
-          this.maintaining = this.maintain(now)
-            .catch((error: unknown) => this.emitError({ error }))
-            .finally(() => {
-              this.maintaining = undefined;
-            });
-        }
+        if (now >= this.nextMaintenanceAt) await this.maintain(now);
         failures = 0;
       } catch (error) {
         this.emitError({ error });
@@ -368,7 +359,6 @@ export class Worker implements DeliveryHost {
     this.stopSignal.abort();
     this.wakeUp?.();
     await this.loopDone;
-    await this.maintaining;
     const running = (): Delivery[] => [...this.deliveries.values()].filter((d) => !d.finished);
     if (running().length > 0) {
       const drained = new AbortController();

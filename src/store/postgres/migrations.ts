@@ -132,9 +132,8 @@ END $fn$;
 -- Set-based: one UPDATE applies every settlement whose token still matches; then the keys that moved
 -- on are locked in order and their next waiting messages promoted in one statement.
 CREATE FUNCTION ${s}.settle(p_batch jsonb, p_now bigint) RETURNS TABLE (ord bigint, promoted text) LANGUAGE plpgsql AS $fn$
-DECLARE r record; v_ids text[]; v_topics text[] := '{}'; v_keys text[] := '{}'; v_promoted text[] := '{}'; v_wake text[] := '{}';
+DECLARE r record; v_topics text[] := '{}'; v_keys text[] := '{}'; v_promoted text[] := '{}'; v_wake text[] := '{}';
 BEGIN
-  SELECT array_agg(e->>'id') INTO v_ids FROM jsonb_array_elements(p_batch) AS e;
   FOR r IN
     WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
       FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
@@ -150,11 +149,7 @@ BEGIN
       error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
       signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
     FROM b
-    -- Rows are found by id (x.id = ANY: primary-key seeks whatever the statistics say). The state test
-    -- is a range on purpose: written as = 'active' it lets the planner scan the partial index
-    -- messages_active instead, whose dead entries pile up in a busy queue.
-    WHERE x.id = ANY (v_ids) AND x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint
-      AND x.state >= 'active' AND x.state <= 'active'
+    WHERE x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint AND x.state = 'active'
     RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved
   LOOP
     ord := r.n; promoted := NULL; RETURN NEXT;
@@ -169,12 +164,8 @@ BEGIN
       SELECT n.id FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k)) u
       CROSS JOIN LATERAL (SELECT w.id FROM ${s}.messages w
         WHERE w.topic = u.t AND w.key = u.k AND w.state = 'waiting' ORDER BY w.seq LIMIT 1) n) h
-    -- One equality per state rather than IN (…): on stale statistics the planner applied IN (…) as a
-    -- filter, walking every waiting message of the key.
-    WHERE m.id = h.id
-      AND NOT EXISTS (SELECT 1 FROM ${s}.messages o WHERE o.topic = m.topic AND o.key = m.key AND o.state = 'ready')
-      AND NOT EXISTS (SELECT 1 FROM ${s}.messages o WHERE o.topic = m.topic AND o.key = m.key AND o.state = 'active')
-      AND NOT EXISTS (SELECT 1 FROM ${s}.messages o WHERE o.topic = m.topic AND o.key = m.key AND o.state = 'blocked')
+    WHERE m.id = h.id AND NOT EXISTS (SELECT 1 FROM ${s}.messages o
+      WHERE o.topic = m.topic AND o.key = m.key AND o.state IN ('ready', 'active', 'blocked'))
     RETURNING m.topic, m.run_at
   LOOP
     IF NOT (r.topic = ANY (v_promoted)) THEN
