@@ -44,7 +44,8 @@ export type WeirErrorCode =
   | 'WEIR_VERSION_UNSUPPORTED'
   | 'WEIR_PAYLOAD_TOO_LARGE'
   | 'WEIR_WEBHOOK_ENDPOINT_DISABLED'
-  | 'WEIR_INVALID_STATE';
+  | 'WEIR_INVALID_STATE'
+  | 'WEIR_CONFIG_INVALID';
 
 const brand = Symbol.for('weir.error');
 

@@ -85,6 +85,7 @@ export class AlertManager {
   private readonly queues = new Map<{ stats(): Promise<readonly TopicStats[]> }, { system: string | undefined; dead: number; lastRise: number }>();
   private readonly subs = new Set<Disposable>();
   private readonly errors = new Emitter<AlertDeliveryError>();
+  private readonly transitions = new Emitter<Alert>();
   private readonly pending: Alert[] = [];
   private readonly abort = new AbortController();
   private counts = { sent: 0, failed: 0, dropped: 0, retries: 0 };
@@ -99,6 +100,8 @@ export class AlertManager {
 
   /** A delivery failed after every attempt. */
   readonly onDeliveryError: Event<AlertDeliveryError> = this.errors.event;
+  /** Every transition as it is queued for delivery (firing or resolved). */
+  readonly onAlert: Event<Alert> = this.transitions.event;
 
   /** @internal use {@link alerts}. */
   constructor(private readonly o: AlertsOptions) {
@@ -281,6 +284,7 @@ export class AlertManager {
   }
 
   private enqueue(alert: Alert): void {
+    this.transitions.emit(alert);
     this.pending.push(alert);
     if (this.pending.length > this.maxPending) {
       this.pending.shift();

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineConfig, env, startApp, type App } from '../../src/app/index.js';
+
+const dirs: string[] = [];
+const apps: App[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close({ graceMs: 100 });
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('startApp', () => {
+  it('rejects a bad environment naming every variable, never printing a secret', async () => {
+    const config = defineConfig({
+      env: { BASE_URL: env.url(), PORT: env.port(), TOKEN: env.secret({ minLength: 12 }), MISSING: env.string() },
+      setup() {},
+    });
+    const err = await startApp(config, { env: { BASE_URL: 'ftp://x', PORT: '99999', TOKEN: 'tiny-secret' }, log: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'WEIR_CONFIG_INVALID' });
+    const message = (err as Error).message;
+    expect(message).toMatch(/BASE_URL: must use http or https/);
+    expect(message).toMatch(/PORT: must be a port number/);
+    expect(message).toMatch(/TOKEN: must be at least 12 characters/);
+    expect(message).toMatch(/MISSING: is not set/);
+    expect(message).not.toContain('tiny-secret');
+  });
+
+  it('serves /healthz openly and the rest only with the admin token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-app-'));
+    dirs.push(dir);
+    const app = await startApp(
+      defineConfig({ env: { TOKEN: env.secret() }, admin: (e) => ({ port: 0, token: e.TOKEN }), setup() {} }),
+      { env: { TOKEN: 'admin-token-123', WEIR_DATA_DIR: dir }, log: false },
+    );
+    apps.push(app);
+    const url = app.admin?.url as string;
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong-token-123' } })).status).toBe(401);
+    const res = await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer admin-token-123' } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('weir_queue_depth');
+  });
+});
