@@ -269,7 +269,7 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
       loop.close();
       await Promise.all([app.hooks?.close(), app.admin?.close()]);
       await queue.stop({ graceMs: o.graceMs ?? 10_000 });
-      for (const fn of closers.reverse()) await Promise.resolve(fn()).catch((err: unknown) => log.warn('close hook failed', { error: String(err) }));
+      for (const fn of closers.toReversed()) await Promise.resolve(fn()).catch((err: unknown) => log.warn('close hook failed', { error: String(err) }));
       for (const d of disposables) d[Symbol.dispose]();
       await alerts.close(2_000).catch(() => {});
       metrics.close();
@@ -300,9 +300,10 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
 }
 
 
+const sha256 = (v: string): Buffer => createHash('sha256').update(v).digest();
+
 function constantTimeEqual(a: string, b: string): boolean {
-  const h = (v: string): Buffer => createHash('sha256').update(v).digest();
-  return timingSafeEqual(h(a), h(b));
+  return timingSafeEqual(sha256(a), sha256(b));
 }
 
 /** Routes `POST <path>` to the webhook receiver mounted there. */

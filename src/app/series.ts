@@ -87,11 +87,11 @@ export class TrafficSeries implements MetricMeter {
     for (const [system, list] of this.#buckets) {
       for (const b of list) {
         if (b.t < sinceMs) continue;
-        const sorted = [...b.durations].sort((x, y) => x - y);
+        const sorted = b.durations.toSorted((x, y) => x - y);
         out.push({ t: b.t, system, requests: b.requests, errors: b.errors, p50Ms: percentile(sorted, 0.5), p95Ms: percentile(sorted, 0.95) });
       }
     }
-    return out.sort((a, b) => a.t - b.t || a.system.localeCompare(b.system));
+    return out.toSorted((a, b) => a.t - b.t || a.system.localeCompare(b.system));
   }
 }
 

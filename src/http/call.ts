@@ -38,6 +38,8 @@ export interface HttpCallOptions {
   readonly deadline?: Deadline | undefined;
   /** A W3C `traceparent` to continue (used when tracing is on). */
   readonly traceparent?: string | undefined;
+  /** Opaque parent context captured by a tracing hook when the call was made (see `HttpTracing`). */
+  readonly traceContext?: unknown;
   /** Statuses delivered as responses rather than failures (the connection's `accept`). */
   readonly accept?: ((status: number) => boolean) | undefined;
   /** Partition key for keyed policies. */

@@ -11,6 +11,7 @@ import type { RetryBudget, RetryBudgetOptions } from '../policy/retry-budget.js'
 import type { Redactor, RedactorOptions } from '../security/redact.js';
 import type { HttpAuth, TlsMaterial, TlsSource } from './auth.js';
 import type { IdempotencyOptions } from './interceptors/idempotency.js';
+import type { HttpTracing } from './interceptors/trace.js';
 import type { BreakerSettings } from './interceptors/resilience.js';
 import type { ConnectionLimits, ConnectionLimitsOptions } from './limits.js';
 import type { QueryParams } from './response.js';
@@ -64,8 +65,12 @@ export interface ConnectionOptions {
   limits?: ConnectionLimits | ConnectionLimitsOptions;
   /** Headers sent with every request (lower-cased; a call's own headers win). */
   headers?: Readonly<Record<string, string>>;
-  /** Send a W3C `traceparent` on every attempt. Default false. */
-  tracing?: boolean;
+  /**
+   * `true`: send a home-made W3C `traceparent` on every attempt (no spans). A hook ({@link HttpTracing},
+   * e.g. `otelTracing()` from `weir/observability/otel`): one span per attempt on the wire, its context in
+   * the request headers. Default false (nothing is called).
+   */
+  tracing?: boolean | HttpTracing;
   /** Header of the per-attempt id. Default `'x-request-id'`. */
   requestIdHeader?: string;
   /** Header of the remaining deadline in ms, or `false`. Default `'x-weir-deadline'`. */
@@ -108,7 +113,7 @@ export interface RequestOptions {
   retry?: boolean;
   /** Statuses >= 400 delivered as responses instead of errors: `[404, 409]` or a predicate. */
   accept?: readonly number[] | ((status: number) => boolean);
-  /** A W3C `traceparent` to continue (with `tracing`). */
+  /** A W3C `traceparent` to continue (with `tracing`; a tracing hook makes it the parent instead of the active context). */
   traceparent?: string;
   /** Partition key for keyed policies. */
   key?: string;

@@ -26,6 +26,7 @@ import { idempotencyKey } from './interceptors/idempotency.js';
 import { rateLimit } from './interceptors/rate-limit.js';
 import { requestId } from './interceptors/request-id.js';
 import { resilience, type ResilienceInterceptor } from './interceptors/resilience.js';
+import { type HttpTracing, isHttpTracing, traceAttempts } from './interceptors/trace.js';
 import { ConnectionLimits, type ConnectionLimitsState } from './limits.js';
 import { encodeBody, type HttpResponse, json, type RequestBody, type ResponsePromise, responsePromise, withQuery } from './response.js';
 
@@ -77,6 +78,7 @@ export class Connection {
   private readonly meter: MetricMeter;
   private readonly callDuration: Histogram;
   private readonly chain: Interceptor[];
+  private readonly tracing: HttpTracing | undefined;
   private readonly ownsAgent: boolean;
   private agent: Dispatcher;
   private composed: Dispatcher;
@@ -129,8 +131,13 @@ export class Connection {
       attemptTimeout: policies.attemptTimeout,
       budget,
     };
+    if (o.tracing !== undefined && typeof o.tracing !== 'boolean' && !isHttpTracing(o.tracing)) {
+      throw new InvalidOptionError('connection.tracing', 'a boolean or a tracing hook with a startAttempt function', o.tracing);
+    }
+    this.tracing = typeof o.tracing === 'object' ? o.tracing : undefined;
     // undici composes the first interceptor innermost: the audit sees the wire, resilience wraps it all.
     this.chain = [
+      ...(this.tracing === undefined ? [] : [traceAttempts(this.tracing, { system: this.name, redactor })]),
       audit,
       rateLimit(this.limits),
       requestId({
@@ -245,6 +252,7 @@ export class Connection {
       retry: o.retry,
       deadline,
       traceparent: o.traceparent,
+      traceContext: this.tracing?.captureContext?.(),
       accept: acceptOption(o.accept),
       key: o.key,
     });

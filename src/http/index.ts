@@ -26,6 +26,7 @@ export { retry, type RetryInterceptorOptions } from './interceptors/retry.js';
 export { timeout } from './interceptors/timeout.js';
 export { rateLimit, type RateLimitInterceptor } from './interceptors/rate-limit.js';
 export { requestId, type RequestIdOptions } from './interceptors/request-id.js';
+export { traceAttempts, type HttpTraceAttempt, type HttpTraceEnd, type HttpTracing, type TraceInterceptorOptions } from './interceptors/trace.js';
 export { idempotencyKey, type IdempotencyOptions } from './interceptors/idempotency.js';
 export { auth } from './interceptors/auth.js';
 export { audit, HTTP_ATTEMPT_CHANNEL, type AttemptOutcome, type AuditInterceptor, type AuditInterceptorOptions, type HttpAttemptDiagnostic } from './interceptors/audit.js';

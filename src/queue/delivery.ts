@@ -172,7 +172,9 @@ export class Delivery {
       hold: (duration, scope) => this.hold(duration, scope),
     };
     try {
-      await this.reg.handler(this.message, ctx);
+      const tracing = this.host.options.tracing;
+      const m = this.message;
+      await (tracing === undefined ? this.reg.handler(m, ctx) : tracing.runHandler(m, ctx, () => this.reg.handler(m, ctx)));
       return undefined;
     } catch (error) {
       if (timedOut && timeoutMs !== null && !isWeirError(error, 'WEIR_TIMEOUT')) return { error: new TimeoutError(timeoutMs, { cause: error }) };

@@ -23,6 +23,7 @@ export type {
   Message,
   QueueErrorEvent,
   QueueOptions,
+  QueueTracing,
   RetentionOptions,
   RetryOptions,
   TopicPolicy,

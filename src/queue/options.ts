@@ -7,7 +7,7 @@ import { finite, fn, integer, oneOf } from '../internal/validate.js';
 import { classifyError } from '../policy/classify.js';
 import type { StoreCapabilities } from '../store/types.js';
 import { type QueueMetrics, noopQueueMetrics } from './metrics.js';
-import type { HandleOptions, QueueOptions, RetryOptions, TopicPolicy } from './types.js';
+import type { HandleOptions, QueueOptions, QueueTracing, RetryOptions, TopicPolicy } from './types.js';
 
 const DAY = 86_400_000;
 
@@ -42,6 +42,7 @@ export interface ResolvedQueueOptions {
   readonly metrics: QueueMetrics;
   readonly metricsIntervalMs: number;
   readonly random: () => number;
+  readonly tracing: QueueTracing | undefined;
 }
 
 /** Validates and merges `createQueue()` options once. @throws InvalidOptionError naming the option. */
@@ -68,7 +69,15 @@ export function resolveQueueOptions(o: QueueOptions, capabilities: StoreCapabili
     metrics: o.metrics ?? noopQueueMetrics,
     metricsIntervalMs: integer(o.metricsIntervalMs ?? QUEUE_DEFAULTS.metricsIntervalMs, 'metricsIntervalMs', 1),
     random: o.random === undefined ? Math.random : fn<() => number>(o.random, 'random'),
+    tracing: o.tracing === undefined ? undefined : tracingOption(o.tracing),
   };
+}
+
+function tracingOption(t: QueueTracing): QueueTracing {
+  if (typeof t !== 'object' || t === null || typeof t.injectContext !== 'function' || typeof t.runHandler !== 'function') {
+    throw new InvalidOptionError('tracing', 'a tracing hook with injectContext and runHandler functions', t);
+  }
+  return t;
 }
 
 /** A handler's options after validation, with its classifier. */

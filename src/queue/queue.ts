@@ -10,7 +10,7 @@ import { nextCronTime } from './cron.js';
 import { DeadLetters } from './dead-letters.js';
 import type { Registration } from './delivery.js';
 import { type ResolvedQueueOptions, resolveHandleOptions, resolveQueueOptions, topicName } from './options.js';
-import type { EnqueueItem, EnqueueOptions, Handler, HandleOptions, QueueErrorEvent, QueueOptions, TopicPolicy } from './types.js';
+import type { EnqueueItem, EnqueueOptions, Handler, HandleOptions, QueueErrorEvent, QueueOptions, QueueTracing, TopicPolicy } from './types.js';
 import { Worker } from './worker.js';
 
 /** A cron schedule to create with `queue.schedule()`. */
@@ -23,6 +23,17 @@ export interface ScheduleOptions {
   headers?: Readonly<Record<string, string>>;
   /** IANA time zone the expression is read in. Default `'UTC'`. */
   timezone?: string;
+}
+
+/** The caller's headers over the trace context the tracing hook injects (a hook that throws adds nothing). */
+function traced(tracing: QueueTracing, topic: string, given: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  try {
+    tracing.injectContext(topic, headers);
+  } catch {
+    return given;
+  }
+  return Object.assign(headers, given);
 }
 
 /** A pause is a hold that never ends by itself. */
@@ -145,10 +156,12 @@ export class Queue {
     } else if (o.delay !== undefined) {
       runAt = now + toMs(o.delay, `${at}delay`);
     }
-    const headers = o.headers ?? {};
+    let headers = o.headers ?? {};
     if (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string')) {
       throw new InvalidOptionError(`${at}headers`, 'an object of string values', headers);
     }
+    const tracing = this.options.tracing;
+    if (tracing !== undefined) headers = traced(tracing, topic, headers);
     return { id, topic, key, payload: payload ?? null, headers, runAt };
   }
 

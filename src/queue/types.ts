@@ -156,6 +156,23 @@ export interface QueueOptions {
   metricsIntervalMs?: number;
   /** Random source in [0, 1) for jitter. Default `Math.random`. */
   random?: () => number;
+  /** Trace context through messages, e.g. `otelTracing()` from `weir/observability/otel`. Default: none (nothing is called). */
+  tracing?: QueueTracing;
+}
+
+/**
+ * A tracing hook for messages, typed without any tracing library: the producer's trace context
+ * goes into the message headers at enqueue, and each handler invocation runs inside a span that
+ * continues it. `otelTracing()` from `weir/observability/otel` implements it.
+ */
+export interface QueueTracing {
+  /**
+   * Called for each message as it is built, synchronously in the caller's context: adds headers
+   * (e.g. `traceparent`) to `headers`. Headers the caller gave win. Must not throw.
+   */
+  injectContext(topic: string, headers: Record<string, string>): void;
+  /** Runs one handler invocation (`handler()`) inside a span continuing the message's headers; resolves or rejects as the handler does. */
+  runHandler(message: Message, ctx: HandlerContext, handler: () => unknown): Promise<unknown>;
 }
 
 /** Reported by `onError`: a store failure the worker retries, a lost lease, a failing metrics hook. */
