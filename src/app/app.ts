@@ -132,7 +132,8 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
       : {}),
   });
   const meter = alerts.meter(teeMeter(metrics.meter, series));
-  const queue = createQueue(store, { clock, metrics: metrics.queueMetrics, ...(config.queue?.pollMs === undefined ? {} : { pollMs: config.queue.pollMs }), ...(config.queue?.leaseMs === undefined ? {} : { leaseMs: config.queue.leaseMs }) });
+  const tracing = config.tracing === true ? (await import('../observability/otel/index.js')).otelTracing() : undefined;
+  const queue = createQueue(store, { clock, metrics: metrics.queueMetrics, ...(tracing === undefined ? {} : { tracing }), ...(config.queue?.pollMs === undefined ? {} : { pollMs: config.queue.pollMs }), ...(config.queue?.leaseMs === undefined ? {} : { leaseMs: config.queue.leaseMs }) });
   queue.onError((e) => log.error('queue error', { error: e.error instanceof Error ? e.error.message : String(e.error) }));
   const audit = auditTrail({ store, clock });
   const disposables: Disposable[] = [metrics.watchQueue(queue), alerts.watchQueue(queue)];
@@ -158,7 +159,7 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
     dataDir,
     connection(o) {
       if (connections.has(o.name)) throw new ConfigError([{ variable: `connection ${o.name}`, message: 'is registered twice; give each connection its own name' }], 'config');
-      const conn = createConnection({ clock, audit, ...o, metrics: o.metrics === undefined ? meter : teeMeter(meter, o.metrics) });
+      const conn = createConnection({ clock, audit, ...(tracing === undefined ? {} : { tracing }), ...o, metrics: o.metrics === undefined ? meter : teeMeter(meter, o.metrics) });
       connections.set(o.name, conn);
       const breaker = conn.policies.breaker;
       if (breaker !== undefined) disposables.push(alerts.watchBreaker(o.name, breaker));

@@ -57,6 +57,12 @@ export interface WeirConfig<S extends EnvSchema = EnvSchema> {
   /** Inbound webhooks server. Omitted: served only when `setup` registers a webhook, on a free port. */
   readonly hooks?: FromEnv<HooksConfig | undefined, EnvValues<S>>;
   readonly alerts?: FromEnv<AlertsConfig | undefined, EnvValues<S>>;
+  /**
+   * OpenTelemetry: a span per outbound attempt and per message delivery, W3C `traceparent` across
+   * HTTP and messages (needs `@opentelemetry/api`; register your SDK's tracer provider before start).
+   * Default `false`.
+   */
+  readonly tracing?: boolean;
   /** Queue tuning. */
   readonly queue?: { readonly pollMs?: number; readonly leaseMs?: number };
   /** Builds the app: connections, syncs, webhooks, schedules, handlers. */

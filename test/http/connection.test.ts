@@ -296,6 +296,8 @@ describe('composition and options', () => {
     for (const [o, option] of bad) {
       expect(() => connection({ name: 'x', baseUrl: 'http://127.0.0.1:1', ...o })).toThrow(expect.objectContaining({ code: 'WEIR_INVALID_OPTION', option }));
     }
+    // `maxAttempts` (the architecture's name) replaces the preset's default `attempts`.
+    expect(connection({ name: 'x', baseUrl: 'http://127.0.0.1:1', policy: { retry: { maxAttempts: 2 } } }).policies.retry?.attempts).toBe(2);
   });
 
   it('validates call options: a bad Idempotency-Key or path rejects before anything is sent', async () => {

@@ -155,7 +155,7 @@ class Resilience implements RunConfig {
         : o.retry instanceof RetryPolicy
           ? o.retry
           : new RetryPolicy({
-              attempts: 3,
+              ...(o.retry?.maxAttempts === undefined ? { attempts: 3 } : {}),
               backoff: backoff.exponential({ initialMs: 100, maxMs: 10_000, jitter: 'full' }),
               maxDelayMs: 60_000,
               budget: retryBudget({ clock }),
