@@ -7,6 +7,7 @@ import { alerts as createAlerts, type Alert, type AlertManager, type AlertRule }
 import { auditTrail, type AuditTrail } from '../observability/audit.js';
 import { prometheusMetrics, type PrometheusMetrics } from '../observability/prometheus/exporter.js';
 import { createQueue, type Queue } from '../queue/queue.js';
+import type { RetryOptions } from '../queue/types.js';
 import { isSecret } from '../security/secret.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
@@ -140,7 +141,7 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
 
   const connections = new Map<string, Connection>();
   const syncs = new Map<string, Sync>();
-  const syncConcurrency = new Map<string, number>();
+  const syncStart = new Map<string, { readonly concurrency: number; readonly retry?: RetryOptions }>();
   const reconciliations = new Map<string, ReconciliationSchedule>();
   const webhooks = new Map<string, WebhookReceiver>();
   const tasks = new Map<string, MutableTask>();
@@ -166,10 +167,10 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
       return conn;
     },
     sync(o) {
-      const { concurrency, ...rest } = o;
+      const { concurrency, retry, ...rest } = o;
       const sync = defineSync({ ...rest, store, queue, clock });
       syncs.set(sync.name, sync);
-      syncConcurrency.set(sync.name, concurrency ?? 4);
+      syncStart.set(sync.name, { concurrency: concurrency ?? 4, ...(retry === undefined ? {} : { retry }) });
       return sync;
     },
     webhook(path, o) {
@@ -200,7 +201,7 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
     await config.setup(ctx, env as EnvValues<S>);
     if (running) {
       for (const start of pendingHandlers) await start();
-      for (const [n, sync] of syncs) await sync.start({ concurrency: syncConcurrency.get(n) ?? 4 });
+      for (const [n, sync] of syncs) await sync.start(syncStart.get(n) ?? {});
     }
   } catch (err) {
     await queue.stop({ graceMs: 0 }).catch(() => {});

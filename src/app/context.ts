@@ -5,7 +5,7 @@ import type { AlertManager } from '../observability/alerts.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { PrometheusMetrics } from '../observability/prometheus/exporter.js';
 import type { Queue } from '../queue/queue.js';
-import type { Handler, HandleOptions } from '../queue/types.js';
+import type { Handler, HandleOptions, RetryOptions } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import type { Sync } from '../sync/define.js';
 import type { SyncOptions } from '../sync/runtime.js';
@@ -33,6 +33,8 @@ export type AppWebhookOptions<T = unknown> = Omit<ReceiverOptions, 'queue' | 'to
 export type AppSyncOptions = Omit<SyncOptions, 'store' | 'queue' | 'clock'> & {
   /** Handler concurrency. Default 4. */
   readonly concurrency?: number;
+  /** The retry schedule of the sync's changes. Default `SYNC_RETRY` (see `Sync.start`). */
+  readonly retry?: RetryOptions;
 };
 
 /** A periodic task (e.g. cursor polling): runs every `everyMs` on the app's clock, never overlapping itself. */

@@ -1,3 +1,6 @@
+import type { Classification } from '../errors.js';
+import { classifyError, retryAfterOf } from '../policy/classify.js';
+import type { RetryOptions } from '../queue/types.js';
 import type { SyncConflictRecord, SyncEscalationRecord, SyncEscalationState } from '../store/sync.js';
 import { processChange, type ProcessOutcome, type SyncChange } from './engine.js';
 import { intakeChange, pollSide, type ChangeMessage, type PollReport } from './intake.js';
@@ -5,6 +8,19 @@ import { resolveEscalation, type EscalationChoice } from './resolve.js';
 import { runtime, type SyncOptions, type SyncRuntime } from './runtime.js';
 import type { SkewEstimate } from './side-http.js';
 import type { SyncSide } from './types.js';
+
+/**
+ * The retry schedule of a sync's topic: one immediate retry (a 412 race), then 1 s, 5 s, 15 s, 30 s
+ * and every minute for half an hour, so an outage of that long dead-letters no change and the
+ * backlog drains within a minute of recovery. (Failures that name a time are held, not counted: see `start`.)
+ */
+export const SYNC_RETRY: RetryOptions = { immediate: 1, schedule: ['1s', '5s', '15s', '30s', ...Array.from({ length: 30 }, () => '1m')] };
+
+/** Failures that say when to come back (Retry-After on a 429 or 503, an open breaker) as `rate_limited`, so the queue holds instead of counting. */
+function syncClassify(error: unknown): Classification {
+  const c = classifyError(error);
+  return c === 'transient' && (retryAfterOf(error) ?? 0) > 0 ? 'rate_limited' : c;
+}
 
 /** Open escalations, as metrics. */
 export interface SyncMetrics {
@@ -46,15 +62,19 @@ export class Sync {
 
   /**
    * Registers the queue handler of this sync's topic (per-key order: one record at a time).
-   * Transient failures (412, a link that moved) are retried by the queue with fresh data.
+   * Transient failures (412, a link that moved) are retried by the queue with fresh data, on
+   * `retry` (default {@link SYNC_RETRY}). A failure that names when to come back (a 429 or 503 with
+   * `Retry-After`, an open circuit breaker) holds the whole topic until then (every change calls
+   * both systems) without spending one of the message's deliveries: a long rate-limit storm or
+   * outage dead-letters nothing.
    */
-  async start(options: { readonly concurrency?: number } = {}): Promise<void> {
+  async start(options: { readonly concurrency?: number; readonly retry?: RetryOptions } = {}): Promise<void> {
     await this.rt.queue.handle<ChangeMessage>(
       this.rt.topic,
       async (msg) => {
         await this.process(msg.payload, msg.id);
       },
-      { ordering: 'key', concurrency: options.concurrency ?? 4 },
+      { ordering: 'key', concurrency: options.concurrency ?? 4, holdOnRateLimit: 'topic', retry: { classify: syncClassify, ...(options.retry ?? SYNC_RETRY) } },
     );
   }
 

@@ -3,7 +3,7 @@
  * (webhooks and cursor polling), echo suppression, three-way field-level conflicts with per-field
  * policies, escalations, per-record ordering, and reconciliation.
  */
-export { defineSync, Sync, type SyncMetrics } from './define.js';
+export { defineSync, Sync, SYNC_RETRY, type SyncMetrics } from './define.js';
 export type { SyncOptions } from './runtime.js';
 export type { ProcessOutcome, SyncChange } from './engine.js';
 export type { PollCheckpoint, PollReport } from './intake.js';

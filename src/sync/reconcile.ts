@@ -48,6 +48,8 @@ export interface ReconcileOptions {
   readonly perSecond?: number;
   /** Findings kept in `items`. Default 1000. */
   readonly maxItems?: number;
+  /** Called with the report so far after each checkpoint (every page) and at the end; for progress displays. */
+  readonly onProgress?: (report: Readonly<ReconcileReport>) => void;
 }
 
 interface RunState {
@@ -98,6 +100,7 @@ export async function reconcile(sync: Sync, options: ReconcileOptions): Promise<
     r.apiCalls.right += http.right.calls;
     http.left.calls = http.right.calls = 0;
     await rt.store.kv.set(KV, key, st, { now: rt.clock.now() });
+    options.onProgress?.(r);
   };
   const repair = async (f: () => Promise<unknown>): Promise<boolean> => {
     r.repairs.attempted++;
