@@ -1,11 +1,16 @@
 import { createRequire } from 'node:module';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerDlq } from './commands/dlq.js';
+import { registerEscalations } from './commands/escalations.js';
+import { registerKeys } from './commands/keys.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerReconcile } from './commands/reconcile.js';
+import { registerStart } from './commands/start.js';
+import { registerFlagshipDemo } from './demo/command.js';
 import { runPolicyDemo } from './demo-policies.js';
 import { formatDemoReport } from './demo-report.js';
-import { CliExit, EXIT_FAILURE, EXIT_USAGE } from './usage.js';
+import { CliExit, EXIT_FAILURE, EXIT_USAGE, secondsOption, seedOption } from './usage.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -21,23 +26,31 @@ const processIo: ProgramIo = {
 };
 
 /**
- * The `weir` command line: `demo`, and on the store (`--store <url>`, `WEIR_STORE_URL` or
- * `WEIR_DATA_DIR`): `migrate`, `dlq list|show|replay|discard`, `audit`. Later: `start`, `reconcile`,
- * `escalations`, `keys`. Every command that produces a result accepts `--json` for scripts.
- * Exit codes: 0 success, 1 failure, 2 usage error (bad option, argument or environment variable).
+ * The `weir` command line: `start`, `reconcile`, `escalations` (from the app config, `--config`),
+ * `demo` (the flagship) and `demo policies`, and on the store (`--store <url>`, `WEIR_STORE_URL` or
+ * `WEIR_DATA_DIR`): `migrate`, `dlq list|show|replay|discard`, `audit`, `keys rotate|list|revoke`.
+ * Every command that produces a result accepts `--json` for scripts.
+ * Exit codes: 0 success, 1 failure, 2 usage error (bad option, argument, config or environment variable).
  */
 export function createProgram(io: ProgramIo = processIo): Command {
   const program = new Command('weir')
     .description('Reliable, secure API-based data connections between systems.')
     .version(version, '-v, --version')
     .showHelpAfterError()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // `demo` and `demo policies` share option names: each command's options are read before its subcommand only.
+    .enablePositionalOptions();
 
-  program
-    .command('demo')
+  registerStart(program, io);
+  registerReconcile(program, io);
+  registerEscalations(program, io);
+  const demo = registerFlagshipDemo(program, io);
+
+  demo
+    .command('policies')
     .description('run the resilience policies live against a local fault-injecting HTTP server, with and without Weir')
-    .option('--duration <s>', 'seconds of traffic (1 to 600)', seconds, 12)
-    .option('--seed <n>', 'seed of the traffic, the faults and the jitter (an integer)', seed, 1)
+    .option('--duration <s>', 'seconds of traffic (1 to 600)', secondsOption(1, 600), 12)
+    .option('--seed <n>', 'seed of the traffic, the faults and the jitter (an integer)', seedOption, 1)
     .option('--json', 'print the result as JSON on stdout (progress still goes to stderr)')
     .addHelpText(
       'after',
@@ -53,6 +66,7 @@ export function createProgram(io: ProgramIo = processIo): Command {
   registerMigrate(program, io);
   registerDlq(program, io);
   registerAudit(program, io);
+  registerKeys(program, io);
 
   return program;
 }
@@ -77,22 +91,11 @@ export async function run(argv: readonly string[], io: ProgramIo = processIo, pr
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode === 0 ? 0 : EXIT_USAGE;
     // The command has written its result already and only sets the exit code.
     if (err instanceof CliExit) return err.exitCode;
-    const exitCode = e.exitCode === EXIT_USAGE ? EXIT_USAGE : EXIT_FAILURE;
+    // A bad config or environment (ConfigError, whose message names each variable) is a usage error.
+    const exitCode = e.exitCode === EXIT_USAGE || e.code === 'WEIR_CONFIG_INVALID' ? EXIT_USAGE : EXIT_FAILURE;
     const code = typeof e.code === 'string' ? e.code : 'WEIR_UNEXPECTED';
     io.stderr(`weir: ${code}: ${typeof e.message === 'string' ? e.message : String(err)}\n`);
     if (argv.includes('--json')) io.stdout(`${JSON.stringify({ error: { code, message: e.message } })}\n`);
     return exitCode;
   }
-}
-
-function seconds(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 1 || n > 600) throw new InvalidArgumentError('expected a number of seconds from 1 to 600.');
-  return n;
-}
-
-function seed(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n > 0xffff_fff0) throw new InvalidArgumentError('expected a non-negative integer.');
-  return n;
 }

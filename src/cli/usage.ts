@@ -61,3 +61,32 @@ export function sinceOption(value: string, now: () => number = Date.now): number
   }
   throw new InvalidArgumentError("expected an ISO time (2026-05-01T12:00:00Z) or a duration back from now ('30m', '2h', '7d').");
 }
+
+/**
+ * Parser of a duration option (`'30s'`, `'24h'`, `'7d'`, `'500ms'`, or a number of ms) into ms;
+ * `min`/`max` bound it (ms).
+ */
+export function durationOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const text = value.trim();
+    const ms = /^\d+$/.test(text) ? Number(text) : /^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(text) ? toMs(text, name) : Number.NaN;
+    if (!Number.isFinite(ms) || ms < min || ms > max) throw new InvalidArgumentError(`expected a duration such as '30s', '15m', '24h' or '7d'${min > 0 ? ` of at least ${min} ms` : ''}.`);
+    return ms;
+  };
+}
+
+/** Parser of a number of seconds from `min` to `max` (fractions allowed). */
+export function secondsOption(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number of seconds from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+/** Parser of a seed: a non-negative integer. */
+export function seedOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 0xffff_fff0) throw new InvalidArgumentError('expected a non-negative integer.');
+  return n;
+}

@@ -39,6 +39,8 @@ export { requireJwt } from './jwt.js';
 export type { JwtKey, RequireJwtOptions } from './jwt.js';
 export { AcceptedApiKeyRing, apiKeyVerifier, requireApiKey } from './api-key.js';
 export type { AcceptedApiKey, ApiKeyCheck, ApiKeyVerifier, RequireApiKeyOptions } from './api-key.js';
+export { StoredApiKeys, storedApiKeys } from './api-key-store.js';
+export type { RotateApiKeyOptions, RotatedApiKey, StoredApiKey, StoredApiKeyInfo, StoredApiKeysOptions } from './api-key-store.js';
 export { requireClientCertificate, subjectAltNames } from './mtls.js';
 export type { RequireClientCertificateOptions } from './mtls.js';
 export { requireScopes } from './scopes.js';

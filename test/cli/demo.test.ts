@@ -1,20 +1,10 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { DemoResult, DemoRunStats } from '../../src/cli/demo-policies.js';
 import { createProgram, type ProgramIo, run } from '../../src/cli/program.js';
 import { InvalidOptionError } from '../../src/errors.js';
+import { requireBuild, weir } from './run-cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const exec = promisify(execFile);
-
-function weir(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return exec(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], { cwd: root, timeout: 90_000 }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (err: { code?: number; stdout: string; stderr: string }) => ({ code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr }),
-  );
-}
+beforeAll(() => requireBuild());
 
 const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
@@ -29,9 +19,9 @@ function expectConsistent(s: DemoRunStats): void {
   expect(s.latencyMs.p99).toBeLessThanOrEqual(s.latencyMs.max);
 }
 
-describe('weir demo', () => {
+describe('weir demo policies', () => {
   it('runs the policy demo and prints a consistent --json result', { timeout: 120_000 }, async () => {
-    const { code, stdout, stderr } = await weir(['demo', '--duration', '5', '--seed', '3', '--json']);
+    const { code, stdout, stderr } = await weir(['demo', 'policies', '--duration', '5', '--seed', '3', '--json'], { timeoutMs: 90_000 });
     expect(stderr).not.toMatch(/WEIR_|Error/);
     expect(code).toBe(0);
     const r = JSON.parse(stdout) as DemoResult;
@@ -61,11 +51,13 @@ describe('weir demo', () => {
     expect(r.bare.failures['connection reset']).toBe(r.bare.attemptsDuringOutage);
   });
 
-  it('lists demo in --help and rejects a bad option with exit code 2 (usage)', { timeout: 60_000 }, async () => {
+  it('lists demo in --help, policies under demo, and rejects a bad option with exit code 2 (usage)', { timeout: 60_000 }, async () => {
     const help = await weir(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^\s+demo\b/m);
-    const bad = await weir(['demo', '--duration', '0']);
+    for (const command of ['start', 'demo', 'reconcile', 'escalations', 'keys', 'migrate', 'dlq', 'audit']) expect(help.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    const demoHelp = await weir(['demo', '--help']);
+    expect(demoHelp.stdout).toMatch(/^\s+policies\b/m);
+    const bad = await weir(['demo', 'policies', '--duration', '0']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--duration/);
   });
