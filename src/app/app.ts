@@ -9,6 +9,7 @@ import { prometheusMetrics, type PrometheusMetrics } from '../observability/prom
 import { createQueue, type Queue } from '../queue/queue.js';
 import type { RetryOptions } from '../queue/types.js';
 import { isSecret } from '../security/secret.js';
+import { storedApiKeys } from '../server/api-key-store.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { defineSync, type Sync } from '../sync/define.js';
@@ -45,8 +46,11 @@ export interface App extends AppRegistry {
   readonly hooks: FetchServer | undefined;
   /** Sync lag, pending changes and open escalations, as last evaluated. */
   syncHealth(): readonly SyncHealth[];
-  /** True when `token` is the admin token (constant time). */
-  checkAdminToken(token: string): boolean;
+  /**
+   * True when `token` is the configured admin token (constant time), or an active key of the
+   * store's `admin` key ring (`weir keys rotate admin`; hashed at rest, read at every check).
+   */
+  checkAdminToken(token: string): Promise<boolean>;
   /** Stops intake, lets running work finish (up to `graceMs`), closes everything. */
   close(options?: { readonly graceMs?: number }): Promise<void>;
 }
@@ -212,6 +216,7 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
 
   const token = admin === undefined ? '' : isSecret(admin.token) ? admin.token.reveal() : admin.token;
   const startedAt = clock.now();
+  const adminKeys = storedApiKeys(store, 'admin', { clock, cacheMs: 0 });
   const loop = new AppMetricsLoop({ clock, queue, syncs, metrics, alerts, log, everyMs: alertCfg?.evaluateEveryMs ?? 5_000 });
   const taskTimers = new Map<string, Timer>();
   let closing = false;
@@ -263,7 +268,11 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
     admin: undefined,
     hooks: undefined,
     syncHealth: () => loop.health,
-    checkAdminToken: (candidate) => token !== '' && constantTimeEqual(candidate, token),
+    async checkAdminToken(candidate) {
+      if (token === '' || candidate === '') return false;
+      if (constantTimeEqual(candidate, token)) return true;
+      return (await adminKeys.verify(candidate, clock.now()).catch(() => ({ ok: false }))).ok;
+    },
     async close(o = {}) {
       if (closing) return;
       closing = true;

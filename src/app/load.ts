@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { WeirConfig } from './config.js';
 import { ConfigError, type EnvSchema } from './env.js';
@@ -14,6 +14,12 @@ export async function loadConfig(file: string): Promise<WeirConfig<EnvSchema>> {
   if (!existsSync(path)) throw new ConfigError([{ variable: '--config', message: `${path} does not exist; pass the path of your weir.config.ts` }], 'command line');
   const url = pathToFileURL(path).href;
   let mod: { default?: unknown };
+  if (/\.ts$/.test(path) && !inModulePackage(path)) {
+    throw new ConfigError(
+      [{ variable: '--config', message: `${file} would load as CommonJS (no "type": "module" in the nearest package.json); rename it to weir.config.mts, or add "type": "module" to that package.json` }],
+      file,
+    );
+  }
   if (/\.(c|m)?ts$/.test(path)) {
     const { tsImport } = await import('tsx/esm/api');
     mod = (await tsImport(url, import.meta.url)) as { default?: unknown };
@@ -27,4 +33,19 @@ export async function loadConfig(file: string): Promise<WeirConfig<EnvSchema>> {
     throw new ConfigError([{ variable: 'default export', message: `${file} must \`export default defineConfig({ setup(app, env) { … } })\`` }], file);
   }
   return config as WeirConfig<EnvSchema>;
+}
+
+/** True when the nearest package.json above `file` says `"type": "module"` (how Node and tsx pick ESM for `.ts`). */
+function inModulePackage(file: string): boolean {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (dirname(dir) === dir) return false;
+  }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineConfig, env, startApp, type App } from '../../src/app/index.js';
+import { storedApiKeys } from '../../src/server/index.js';
 
 const dirs: string[] = [];
 const apps: App[] = [];
@@ -42,5 +43,8 @@ describe('startApp', () => {
     const res = await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer admin-token-123' } });
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('weir_queue_depth');
+    // `weir keys rotate admin` adds keys to the store's admin ring: accepted besides the configured token.
+    const rotated = await storedApiKeys(app.store, 'admin').rotate();
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${rotated.key.reveal()}` } })).status).toBe(200);
   });
 });

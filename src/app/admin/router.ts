@@ -79,7 +79,7 @@ export function adminFetch(app: App): (request: Request) => Promise<Response> {
     }
     const auth = request.headers.get('authorization') ?? '';
     const token = /^bearer /i.test(auth) ? auth.slice(7).trim() : '';
-    if (!app.checkAdminToken(token)) return json(401, { error: 'unauthorized', detail: 'send Authorization: Bearer <admin token>' }, { 'www-authenticate': 'Bearer' });
+    if (!(await app.checkAdminToken(token))) return json(401, { error: 'unauthorized', detail: 'send Authorization: Bearer <admin token>' }, { 'www-authenticate': 'Bearer' });
     const segments = segmentsOf(url.pathname);
     if (segments === null) return json(400, { error: 'bad_request', detail: 'the path is not valid percent-encoding' });
     const matched = routes.map((r) => ({ r, params: match(r, segments) })).filter((m) => m.params !== null);
