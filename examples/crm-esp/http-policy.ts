@@ -15,6 +15,10 @@ import type { ConnectionLimitsOptions, ConnectionPolicy } from 'weir/http';
  */
 export const workerPolicy: ConnectionPolicy = {
   bulkhead: { maxConcurrent: 1, maxQueue: 1_000 },
+  // With one request at a time and retries spread out by the queue, an outage produces few calls:
+  // five failures in a row open the circuit (a rate over a window would need 20 calls), and it
+  // probes again after 10 s, so the backlog drains soon after the other side recovers.
+  breaker: { strategy: { consecutive: 5 }, openMs: 10_000 },
   retry: { attempts: 3, retryOn: (classification, error) => classification === 'transient' && !namesRetryTime(error) },
   deadlineMs: 20_000,
 };
