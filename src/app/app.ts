@@ -140,7 +140,8 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
   const tracing = config.tracing === true ? (await import('../observability/otel/index.js')).otelTracing() : undefined;
   const queue = createQueue(store, { clock, metrics: metrics.queueMetrics, ...(tracing === undefined ? {} : { tracing }), ...(config.queue?.pollMs === undefined ? {} : { pollMs: config.queue.pollMs }), ...(config.queue?.leaseMs === undefined ? {} : { leaseMs: config.queue.leaseMs }) });
   queue.onError((e) => log.error('queue error', { error: e.error instanceof Error ? e.error.message : String(e.error) }));
-  const audit = auditTrail({ store, clock });
+  // Written as recorded (one batch per event-loop turn): an attempt's entry reaches the store before its answer is acted upon.
+  const audit = auditTrail({ store, clock, flushIntervalMs: 0 });
   const disposables: Disposable[] = [metrics.watchQueue(queue), alerts.watchQueue(queue)];
 
   const connections = new Map<string, Connection>();

@@ -69,6 +69,21 @@ describe('auditTrail', () => {
     await trail.close();
   });
 
+  it('flushIntervalMs 0: the entries of one event-loop turn are written in one batch before the loop moves on', async () => {
+    const clock = new FakeClock(T0);
+    const m = memoryStore();
+    const trail = auditTrail({ store: m.store, clock, flushIntervalMs: 0 });
+    for (let i = 0; i < 3; i++) trail.record(entry());
+    expect(m.rows).toHaveLength(0); // not inside record(): the request path never writes
+    await new Promise((r) => setImmediate(r)); // no timer, no clock advance
+    expect(m.rows).toHaveLength(3);
+    expect(m.state.appends).toBe(1);
+    trail.record(entry());
+    await new Promise((r) => setImmediate(r));
+    expect(m.rows).toHaveLength(4);
+    await trail.close();
+  });
+
   it('writes as soon as a batch is full, in batches of batchSize', async () => {
     const clock = new FakeClock(T0);
     const m = memoryStore();

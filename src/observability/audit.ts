@@ -16,7 +16,12 @@ export interface AuditTrailOptions {
   store: AuditStore | { readonly audit: AuditStore };
   /** Entries per write (one transaction each). Default 200. */
   batchSize?: number;
-  /** How long an entry may wait in memory before it is written, in ms. Default 1_000. */
+  /**
+   * How long an entry may wait in memory before it is written, in ms. Default 1_000. `0` writes
+   * before the event loop moves on (the entries recorded in one turn form one batch): on SQLite, whose
+   * writes are synchronous, an entry is on disk before any further I/O of the process, so a `kill -9`
+   * cannot lose the entry of an attempt whose answer was acted upon.
+   */
   flushIntervalMs?: number;
   /** Entries kept in memory while the store is slow or down; beyond it the oldest are dropped (and counted). Default 10_000. */
   maxBuffered?: number;
@@ -82,6 +87,7 @@ export class AuditTrail implements AuditSink {
   private timerDue = 0;
   private purgeTimer: Timer | undefined = undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private turnFlush = false;
   private closed = false;
   private droppedCount = 0;
   private readonly flushes = new Emitter<AuditFlushEvent>();
@@ -127,7 +133,19 @@ export class AuditTrail implements AuditSink {
     }
     this.buffer.push(entry);
     if (this.buffer.length > this.maxBuffered) this.drop(this.buffer.splice(0, this.buffer.length - this.maxBuffered).length, 'overflow');
-    this.schedule(this.buffer.length >= this.batchSize ? 0 : this.flushIntervalMs);
+    if (this.flushIntervalMs === 0) this.flushThisTurn();
+    else this.schedule(this.buffer.length >= this.batchSize ? 0 : this.flushIntervalMs);
+  }
+
+  private flushThisTurn(): void {
+    if (this.turnFlush) return;
+    this.turnFlush = true;
+    queueMicrotask(() => {
+      this.turnFlush = false;
+      this.flush().catch(() => {
+        if (!this.closed && this.buffer.length > 0) this.schedule(100);
+      });
+    });
   }
 
   /**

@@ -8,8 +8,13 @@ import type { SqliteConnection } from './connection.js';
 export class SqliteAuditStore implements AuditStore {
   constructor(private readonly c: SqliteConnection) {}
 
+  /**
+   * Appends in one transaction, without waiting for a sync under `'full'` durability (as the queue's
+   * own bookkeeping): the rows are in the WAL, so they survive a killed process; the next synced
+   * commit makes them survive a power loss too.
+   */
   async append(entries: readonly AuditEntry[]): Promise<readonly number[]> {
-    return this.c.tx(() =>
+    return this.c.relaxed(() => this.c.tx(() =>
       entries.map((e) => {
         const row = this.c.stmt(sql.APPEND).get({
           ts: e.ts,
@@ -28,7 +33,7 @@ export class SqliteAuditStore implements AuditStore {
         }) as { seq: unknown };
         return num(row.seq);
       }),
-    );
+    ));
   }
 
   async list(query: AuditQuery = {}): Promise<readonly AuditRecord[]> {
