@@ -60,7 +60,10 @@ export class AppMetricsLoop {
   }
 
   async #run(): Promise<void> {
-    if (this.o.syncs.size === 0) return;
+    if (this.o.syncs.size === 0) {
+      this.o.metrics.escalationsOpen.set(0);
+      return;
+    }
     const now = this.o.clock.now();
     const stats = await this.o.queue.stats();
     const health: SyncHealth[] = [];
