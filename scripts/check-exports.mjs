@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 // Fails when the public folders under src/ and package.json "exports" disagree.
-// A public folder is any folder under src/ with an index.ts, except src/internal (never exported)
-// and src/cli (a command, reached through "bin", not an import).
+// A public folder is any folder under src/ with an index.ts, except src/internal (never exported).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const src = join(root, 'src');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const notExported = new Set(['internal', 'cli']);
+const notExported = new Set(['internal']);
 
 const folders = new Set(['.']);
 (function walk(dir) {
