@@ -153,16 +153,9 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
   const closers: (() => Promise<void> | void)[] = [];
   const pendingHandlers: (() => Promise<void>)[] = [];
 
+  const parts = { name, store, queue, clock, audit, metrics, alerts, log, dataDir };
   const ctx: AppContext = {
-    name,
-    store,
-    queue,
-    clock,
-    audit,
-    metrics,
-    alerts,
-    log,
-    dataDir,
+    ...parts,
     connection(o) {
       if (connections.has(o.name)) throw new ConfigError([{ variable: `connection ${o.name}`, message: 'is registered twice; give each connection its own name' }], 'config');
       const conn = createConnection({ clock, audit, ...(tracing === undefined ? {} : { tracing }), ...o, metrics: o.metrics === undefined ? meter : teeMeter(meter, o.metrics) });
@@ -249,16 +242,8 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
   }
 
   const app: App = {
-    name,
-    store,
-    queue,
-    clock,
-    audit,
-    metrics,
-    alerts,
+    ...parts,
     series,
-    log,
-    dataDir,
     startedAt,
     recentAlerts,
     connections,
