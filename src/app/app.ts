@@ -118,7 +118,10 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
   const alertCfg = resolveValue(config.alerts, env);
   validate(admin, hooksCfg, alertCfg);
   mkdirSync(dataDir, { recursive: true });
-  const store = await openStore(resolveValue(config.store, env) ?? `sqlite:${join(dataDir, 'weir.db')}`);
+  const fromEnv = source['WEIR_STORE_URL'] === undefined || source['WEIR_STORE_URL'] === '' ? undefined : { url: source['WEIR_STORE_URL'], ...(source['WEIR_STORE_SCHEMA'] ? { schema: source['WEIR_STORE_SCHEMA'] } : {}) };
+  const storeOption = resolveValue(config.store, env) ?? fromEnv ?? `sqlite:${join(dataDir, 'weir.db')}`;
+  const { url: storeUrl, schema } = typeof storeOption === 'string' ? { url: storeOption, schema: undefined } : storeOption;
+  const store = await openStore(storeUrl, schema === undefined ? {} : { schema });
 
   const metrics = prometheusMetrics({ clock });
   const series = new TrafficSeries(clock);

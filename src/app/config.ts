@@ -50,8 +50,12 @@ export interface WeirConfig<S extends EnvSchema = EnvSchema> {
   readonly env?: S;
   /** Where durable state lives. Default `process.env.WEIR_DATA_DIR`, else `./.weir`. */
   readonly dataDir?: FromEnv<string | undefined, EnvValues<S>>;
-  /** The store URL. Default `sqlite:<dataDir>/weir.db`; `postgres://…` for many workers. */
-  readonly store?: FromEnv<string | undefined, EnvValues<S>>;
+  /**
+   * The store: a URL, or `{ url, schema }` for PostgreSQL in a schema of its own. Default
+   * `WEIR_STORE_URL` (and `WEIR_STORE_SCHEMA`) from the environment, else `sqlite:<dataDir>/weir.db`;
+   * `postgres://…` lets many worker processes share one database.
+   */
+  readonly store?: FromEnv<string | { readonly url: string; readonly schema?: string } | undefined, EnvValues<S>>;
   /** Admin API + dashboard. Omitted: not served. */
   readonly admin?: FromEnv<AdminConfig | undefined, EnvValues<S>>;
   /** Inbound webhooks server. Omitted: served only when `setup` registers a webhook, on a free port. */

@@ -40,6 +40,8 @@ export interface FlagshipOptions {
   readonly crm?: CrmSimulatorOptions;
   readonly esp?: EspSimulatorOptions;
   readonly pollMs?: number;
+  /** A PostgreSQL store (`WEIR_STORE_URL`, `WEIR_STORE_SCHEMA`) instead of the SQLite file under WEIR_DATA_DIR. */
+  readonly postgres?: { readonly url: string; readonly schema: string };
 }
 
 /** Starts the simulators, then the flagship app against them, and points their webhooks at it. */
@@ -65,6 +67,7 @@ export async function flagship(o: FlagshipOptions = {}): Promise<Flagship> {
     WEIR_ALERT_WEBHOOK_URL: sink.url,
     WEIR_DATA_DIR: dir,
     WEIR_POLL_INTERVAL_MS: String(o.pollMs ?? 400),
+    ...(o.postgres === undefined ? {} : { WEIR_STORE_URL: o.postgres.url, WEIR_STORE_SCHEMA: o.postgres.schema }),
   };
   let app = await start();
 
