@@ -14,7 +14,7 @@ export async function loadConfig(file: string): Promise<WeirConfig<EnvSchema>> {
   if (!existsSync(path)) throw new ConfigError([{ variable: '--config', message: `${path} does not exist; pass the path of your weir.config.ts` }], 'command line');
   const url = pathToFileURL(path).href;
   let mod: { default?: unknown };
-  if (/\.ts$/.test(path) && !inModulePackage(path)) {
+  if (path.endsWith('.ts') && !inModulePackage(path)) {
     throw new ConfigError(
       [{ variable: '--config', message: `${file} would load as CommonJS (no "type": "module" in the nearest package.json); rename it to weir.config.mts, or add "type": "module" to that package.json` }],
       file,
