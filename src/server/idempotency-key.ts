@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { parseItem } from '../internal/structured-fields.js';
 
 /** Why an `Idempotency-Key` value was refused. */
@@ -6,6 +6,8 @@ export type IdempotencyKeyProblem = 'empty' | 'too_long' | 'syntax' | 'charset';
 
 /** A bare (unquoted) key: token-like characters only. */
 const BARE = /^[A-Za-z0-9!#$%&'*+\-.^_`|~:/=@]+$/;
+/** A quoted key with no escape, no space and no parameters: the common case, read without the parser. */
+const SIMPLE = /^"[\x21\x23-\x5b\x5d-\x7e]+"$/;
 /** Visible ASCII, no space: what a key may contain once unquoted. */
 const VISIBLE = /^[\x21-\x7e]+$/;
 
@@ -17,6 +19,8 @@ const VISIBLE = /^[\x21-\x7e]+$/;
  */
 export function parseIdempotencyKey(raw: string, maxLength = 255): { key: string } | { problem: IdempotencyKeyProblem } {
   const value = raw.trim();
+  // The usual key: a quoted string of visible ASCII without escapes or parameters.
+  if (SIMPLE.test(value)) return value.length - 2 > maxLength ? { problem: 'too_long' } : { key: value.slice(1, -1) };
   if (value.length === 0 || value === '""') return { problem: 'empty' };
   let key: string;
   if (value.charCodeAt(0) === 34 /* " */) {
@@ -39,9 +43,24 @@ export function parseIdempotencyKey(raw: string, maxLength = 255): { key: string
  */
 export function requestFingerprint(method: string, target: string, body: Uint8Array): string {
   // One pass: the length prefix keeps the method/target part unambiguous before the raw bytes.
-  const head = `${method.toUpperCase()}\n${target}\n`;
-  return createHash('sha256').update(`${head.length}:${head}`).update(body).digest('base64url');
+  const head = `${UPPER.test(method) ? method : method.toUpperCase()}\n${target}\n`;
+  const prefix = `${head.length}:${head}`;
+  // A small body: one-shot hashing (no Hash object) over one buffer; the digest is the same.
+  if (oneShot !== undefined && body.byteLength <= ONE_SHOT_MAX) {
+    const input = Buffer.allocUnsafe(Buffer.byteLength(prefix) + body.byteLength);
+    const n = input.write(prefix, 0, 'utf8');
+    input.set(body, n);
+    return oneShot('sha256', input, 'base64url') as string;
+  }
+  return crypto.createHash('sha256').update(prefix).update(body).digest('base64url');
 }
+
+/** A method already in upper case (as `ctx.method` is): no need to convert it. */
+const UPPER = /^[A-Z]+$/;
+/** `crypto.hash` (Node ≥ 20.12), when present. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: string) => string | Buffer }).hash;
+/** Bodies up to this size are copied next to the head and hashed in one shot. */
+const ONE_SHOT_MAX = 16 * 1024;
 
 /** A response as stored with an idempotency key: JSON, body in base64. */
 export interface StoredResponse {
@@ -69,8 +88,13 @@ const TRANSIENT = new Set([
 /** Reads a response into its stored form. */
 export function encodeStored(status: number, headers: Iterable<readonly [string, string]>, body: Uint8Array): StoredResponse {
   const kept: Array<readonly [string, string]> = [];
-  for (const [name, value] of headers) if (!TRANSIENT.has(name.toLowerCase())) kept.push([name.toLowerCase(), value]);
-  return { v: 1, status, headers: kept, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64') };
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (!TRANSIENT.has(lower)) kept.push([lower, value]);
+  }
+  // A Buffer encodes as it is: reading `.buffer` of a small one would move its bytes off the heap.
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return { v: 1, status, headers: kept, body: bytes.toString('base64') };
 }
 
 /** True for statuses that must not carry a body. */

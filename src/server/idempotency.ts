@@ -157,7 +157,8 @@ export function idempotency(options: IdempotencyOptions): Middleware {
         extensions: { header, reason: parsed.problem, maxLength: maxKeyLength },
       });
     }
-    const scope = await scopeOf(ctx);
+    const scoped = scopeOf(ctx);
+    const scope = typeof scoped === 'string' ? scoped : await scoped;
     const fingerprint = requestFingerprint(ctx.method, ctx.target, await ctx.body());
     const now = clock.now();
     const request: IdempotencyBeginRequest = { scope, key: parsed.key, fingerprint, now, lockMs, ttlMs: retentionMs };
@@ -210,8 +211,11 @@ export function idempotency(options: IdempotencyOptions): Middleware {
       return;
     }
     const stored = encodeStored(snap.status, snap.headers, snap.body);
-    // A failed write leaves the key in flight until its lock expires: the client still gets its answer.
-    await store.complete(scope, parsed.key, stored, clock.now(), retentionMs, lockedUntil).catch(() => false);
+    try {
+      await store.complete(scope, parsed.key, stored, clock.now(), retentionMs, lockedUntil);
+    } catch {
+      // A failed write leaves the key in flight until its lock expires: the client still gets its answer.
+    }
   };
 }
 

@@ -96,35 +96,57 @@ export class Shared implements RequestSource {
   /**
    * Keeps the raw bytes while the content parser reads the payload. Rather than piping through a
    * Transform (a second stream per request), it taps the stream's own `emit`: every `data` chunk
-   * the parser receives is kept too, and the tap removes itself at `end`.
+   * the parser receives is kept too, and the tap removes itself at `end`. The tap is one shared
+   * function reading its state from a symbol property: a fresh closure per request stored on the
+   * stream made V8 promote most of each request's objects (scavenges 10× longer, +10 µs/request).
    */
   tee(payload: Readable): Readable {
     if (this.teed || !this.bodyPending) return payload;
     this.teed = true;
-    const chunks: Buffer[] = [];
-    const own = Object.hasOwn(payload, 'emit');
-    const original = payload.emit;
-    const keep = (raw: Buffer | undefined): void => {
-      this.raw = raw;
-    };
-    const restore = (): void => {
-      if (own) payload.emit = original;
-      else delete (payload as { emit?: unknown }).emit;
-    };
-    payload.emit = function emit(this: Readable, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'data') chunks.push(typeof args[0] === 'string' ? Buffer.from(args[0]) : (args[0] as Buffer));
-      else if (event === 'end') {
-        keep(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-        restore();
-      } else if (event === 'error' || event === 'close') restore();
-      return original.call(this, event, ...args);
-    } as Readable['emit'];
+    const tapped = payload as Tapped;
+    tapped[kTap] = { shared: this, chunks: [], own: Object.hasOwn(payload, 'emit') ? payload.emit : undefined };
+    tapped.emit = tapEmit as Readable['emit'];
     return payload;
   }
 
   subscribe(wake: () => void): void {
     (this.waiters ??= []).push(wake);
   }
+}
+
+/** The state of one tapped body stream. */
+interface Tap {
+  readonly shared: Shared;
+  readonly chunks: Buffer[];
+  /** The stream's own `emit` property before the tap, if it had one. */
+  readonly own: Readable['emit'] | undefined;
+}
+
+const kTap = Symbol('weir.server.fastify.tap');
+type Tapped = Readable & { [kTap]?: Tap | undefined };
+
+function untap(stream: Tapped, tap: Tap): void {
+  stream[kTap] = undefined;
+  if (tap.own !== undefined) stream.emit = tap.own;
+  else delete (stream as { emit?: unknown }).emit;
+}
+
+/** The `emit` of a tapped body stream (see `Shared.tee`). */
+function tapEmit(this: Tapped, event: string | symbol, ...args: unknown[]): boolean {
+  const tap = this[kTap];
+  if (tap !== undefined) {
+    if (event === 'data') tap.chunks.push(typeof args[0] === 'string' ? Buffer.from(args[0]) : (args[0] as Buffer));
+    else if (event === 'end') {
+      tap.shared.raw = tap.chunks.length === 1 ? tap.chunks[0] : Buffer.concat(tap.chunks);
+      untap(this, tap);
+      return this.emit(event, ...args);
+    } else if (event === 'error' || event === 'close') {
+      untap(this, tap);
+      return this.emit(event, ...args);
+    }
+    return (tap.own ?? Object.getPrototypeOf(this).emit).call(this, event, ...args);
+  }
+  return Object.getPrototypeOf(this).emit.call(this, event, ...args);
 }
 
 function fromParsed(body: unknown): Uint8Array {
@@ -231,7 +253,9 @@ function snapshotOf(reply: FastifyReply, payload: unknown): ResponseSnapshot | u
   else if (payload instanceof Uint8Array) body = payload;
   else return undefined;
   const headers: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(reply.getHeaders())) {
+  const all = reply.getHeaders();
+  for (const name in all) {
+    const value = all[name];
     if (Array.isArray(value)) for (const v of value) headers.push([name, String(v)]);
     else if (value !== undefined) headers.push([name, String(value)]);
   }

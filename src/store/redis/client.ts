@@ -9,7 +9,11 @@ export interface RedisLike {
   call(command: string, ...args: Array<string | number | Buffer>): Promise<unknown>;
 }
 
-/** A Lua script run by SHA (`EVALSHA`), loaded on first use or after a `SCRIPT FLUSH` (`NOSCRIPT`). */
+/**
+ * A Lua script run by SHA (`EVALSHA`), loaded on first use or after a `SCRIPT FLUSH` (`NOSCRIPT`).
+ * The command names are sent in lower case, as ioredis spells them, so its
+ * `autoPipeliningIgnoredCommands: ['evalsha', 'eval']` applies to them.
+ */
 export class Script {
   readonly sha: string;
 
@@ -19,12 +23,12 @@ export class Script {
 
   async run(redis: RedisLike, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
     try {
-      return await redis.call('EVALSHA', this.sha, keys.length, ...keys, ...args);
+      return await redis.call('evalsha', this.sha, keys.length, ...keys, ...args);
     } catch (err) {
       if (!String((err as Error)?.message).includes('NOSCRIPT')) throw storeError(`Redis script failed: ${(err as Error).message}`, err);
     }
     try {
-      return await redis.call('EVAL', this.source, keys.length, ...keys, ...args);
+      return await redis.call('eval', this.source, keys.length, ...keys, ...args);
     } catch (err) {
       throw storeError(`Redis script failed: ${(err as Error).message}`, err);
     }

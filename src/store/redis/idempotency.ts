@@ -1,10 +1,10 @@
 import type { IdempotencyBegin, IdempotencyBeginRequest, IdempotencyRecord, IdempotencyStore } from '../idempotency.js';
+import { storeError } from '../shared.js';
+import { hashTag, jsonString, ScriptBatcher } from './batch.js';
 import { type RedisLike, Script, prefixOf } from './client.js';
-import * as lua from './idempotency.lua.js';
+import { BATCH } from './idempotency.lua.js';
 
-const begin = new Script(lua.BEGIN);
-const complete = new Script(lua.COMPLETE);
-const release = new Script(lua.RELEASE);
+const batch = new Script(BATCH);
 
 /** Options of {@link redisIdempotencyStore}. */
 export interface RedisIdempotencyOptions {
@@ -15,11 +15,21 @@ export interface RedisIdempotencyOptions {
    * are judged by the caller's clock; Redis's own expiry only collects garbage). Default 60_000.
    */
   graceMs?: number;
+  /**
+   * The Redis behind the client is a single shard: a standalone server (with replicas or Sentinel
+   * or not). Then the operations of every client go together in one script call; otherwise only
+   * those of one scope (one hash slot) do, which is what Redis Cluster and sharding proxies
+   * accept (they refuse a script whose keys span slots: `CROSSSLOT`). Default false. Turn it on
+   * for a standalone Redis serving many clients at once: fewer, larger calls.
+   */
+  singleShard?: boolean;
 }
 
 /**
- * Idempotency records in Redis, for many stateless API instances: each operation is one Lua
- * script, so `begin()` is atomic across every instance that shares the Redis. Records cannot join
+ * Idempotency records in Redis, for many stateless API instances: each operation runs in a Lua
+ * script, so `begin()` is atomic across every instance that shares the Redis. Operations issued
+ * while a call is in flight go together in the next call (one `EVALSHA` for many requests, grouped
+ * by hash slot), which keeps the per-request cost low under load. Records cannot join
  * a database transaction (there is no `completeIn`); expired records are deleted by Redis, so
  * `purge()` has nothing to do. Import from `weir/store/redis`.
  *
@@ -37,6 +47,9 @@ export function redisIdempotencyStore(redis: RedisLike, options: RedisIdempotenc
 export class RedisIdempotencyStore implements IdempotencyStore {
   private readonly prefix: string;
   private readonly graceMs: number;
+  private readonly batcher: ScriptBatcher;
+  private readonly prefixHasBrace: boolean;
+  private readonly singleShard: boolean;
 
   constructor(
     private readonly redis: RedisLike,
@@ -44,6 +57,21 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   ) {
     this.prefix = prefixOf(options.prefix, 'weir:idem:');
     this.graceMs = options.graceMs ?? 60_000;
+    this.batcher = new ScriptBatcher(redis, batch, checked);
+    this.prefixHasBrace = this.prefix.includes('{');
+    this.singleShard = options.singleShard === true;
+  }
+
+  /**
+   * Runs one operation of the batch script (`json`: its arguments, numbers as strings); an
+   * `['error', message]` answer rejects. A scope's keys share a hash slot (see {@link keyOf}), so
+   * the scope itself names the batch lane, unless the braces would not make it the hash tag; on a
+   * single shard, one lane serves every key.
+   */
+  private op(scope: string, key: string, json: string, blob?: string): Promise<unknown> {
+    const k = this.keyOf(scope, key);
+    const lane = this.singleShard ? '' : this.prefixHasBrace || scope.length === 0 || scope.charCodeAt(0) === 125 /* } */ ? hashTag(k) : scope;
+    return this.batcher.run(k, json, blob, lane);
   }
 
   /** One hash per record; the scope in braces keeps a client's keys on one cluster slot. */
@@ -52,11 +80,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   async begin(r: IdempotencyBeginRequest): Promise<IdempotencyBegin> {
-    const out = (await begin.run(
-      this.redis,
-      [this.keyOf(r.scope, r.key)],
-      [r.fingerprint, r.now, r.now + r.lockMs, r.now + r.ttlMs, Math.max(r.ttlMs, r.lockMs) + this.graceMs],
-    )) as unknown[];
+    const lockedUntil = r.now + r.lockMs;
+    const json = `["b",${jsonString(r.fingerprint)},"${r.now}","${lockedUntil}","${r.now + r.ttlMs}","${Math.max(r.ttlMs, r.lockMs) + this.graceMs}"]`;
+    const out = (await this.op(r.scope, r.key, json)) as unknown[];
     const status = String(out[0]);
     if (status === 'acquired') return { status };
     return { status: status as 'in_flight' | 'mismatch' | 'completed', record: this.record(r.scope, r.key, out.slice(1).map(String)) };
@@ -77,16 +103,13 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   async complete(scope: string, key: string, response: unknown, now: number, ttlMs: number, lockedUntil?: number): Promise<boolean> {
-    const out = await complete.run(
-      this.redis,
-      [this.keyOf(scope, key)],
-      [JSON.stringify(response ?? null), now + ttlMs, ttlMs + this.graceMs, lockedUntil === undefined ? '' : lockedUntil],
-    );
+    const json = `["c","${now + ttlMs}","${ttlMs + this.graceMs}","${lockedUntil === undefined ? '' : lockedUntil}"]`;
+    const out = await this.op(scope, key, json, JSON.stringify(response ?? null));
     return Number(out) === 1;
   }
 
   async release(scope: string, key: string, lockedUntil?: number): Promise<void> {
-    await release.run(this.redis, [this.keyOf(scope, key)], [lockedUntil === undefined ? '' : lockedUntil]);
+    await this.op(scope, key, `["r","${lockedUntil === undefined ? '' : lockedUntil}"]`);
   }
 
   async get(scope: string, key: string): Promise<IdempotencyRecord | null> {
@@ -100,6 +123,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   async purge(_now: number): Promise<number> {
     return 0;
   }
+}
+
+function checked(out: unknown): unknown {
+  if (Array.isArray(out) && out[0] === 'error') throw storeError(`Redis script failed: ${String(out[1])}`, undefined);
+  return out;
 }
 
 /** HGETALL answers a flat array (raw `call`) or an object (ioredis's `hgetall`). */
