@@ -74,7 +74,15 @@ async function dropSchema(url: string, schema: string): Promise<void> {
 }
 
 /** Weir on a store URL; one producer queue, and a fresh consumer queue per `consume` (one worker per process). */
-export function weir(name: string, backend: 'sqlite' | 'postgres', url: string, schema: string, settings: string, options: { durability?: 'full' | 'normal' } = {}): System {
+export function weir(
+  name: string,
+  backend: 'sqlite' | 'postgres',
+  url: string,
+  schema: string,
+  settings: string,
+  options: { durability?: 'full' | 'normal' } = {},
+  handleOptions: { prefetch?: number } = {},
+): System {
   let store: Store | undefined;
   let producer: Queue | undefined;
   return {
@@ -95,7 +103,7 @@ export function weir(name: string, backend: 'sqlite' | 'postgres', url: string, 
     },
     async consume(topic, keyed, handler) {
       const queue = createQueue(store!);
-      await queue.handle<Payload>(topic, async (msg) => handler(msg.payload), { concurrency: CONCURRENCY, ordering: keyed ? 'key' : 'none' });
+      await queue.handle<Payload>(topic, async (msg) => handler(msg.payload), { concurrency: CONCURRENCY, ordering: keyed ? 'key' : 'none', ...handleOptions });
       return { stop: () => queue.stop({ graceMs: 5_000 }) };
     },
     async close() {

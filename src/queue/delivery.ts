@@ -17,6 +17,8 @@ export interface Registration {
   readonly policy: TopicPolicy;
   readonly classify: (error: unknown) => Classification;
   inflight: number;
+  /** Claimed ahead of free slots (`prefetch`), in claim order, not started yet. */
+  readonly buffer: Delivery[];
   registered: boolean;
   /** Something may be claimable: claim on the next pass. */
   dirty: boolean;
@@ -55,6 +57,8 @@ export class Delivery {
   abandoned = false;
   /** The handler finished; its settlement is queued or applied. */
   finished = false;
+  /** The handler was started (a prefetched delivery waits in its topic's buffer until then). */
+  started = false;
   private heldUntil: number | undefined = undefined;
   private readonly controller = new AbortController();
   private readonly message: Message;
@@ -103,6 +107,13 @@ export class Delivery {
     };
     const history = [...this.message.history, record].slice(-HISTORY_LIMIT);
     return { settlement: { kind: 'retry', lease: this.lease, runAt: now, refund: true, error: null, history }, outcome: 'released', durationMs: 0 };
+  }
+
+  /** Gives back a prefetched message that never started: the delivery is refunded, the history unchanged. */
+  unclaim(now: number): Finished {
+    this.abandoned = true;
+    const settlement = { kind: 'retry', lease: this.lease, runAt: now, refund: true, error: null, history: this.message.history } as const;
+    return { settlement, outcome: 'released', durationMs: 0 };
   }
 
   /** Runs the handler; null when the result must not be settled (lease lost, abandoned). */

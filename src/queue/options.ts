@@ -89,6 +89,7 @@ export interface ResolvedHandleOptions {
 /** Validates and merges `handle()` options once. @throws InvalidOptionError naming the option. */
 export function resolveHandleOptions(topic: string, o: HandleOptions, leaseMs: number): ResolvedHandleOptions {
   const concurrency = integer(o.concurrency ?? HANDLE_DEFAULTS.concurrency, 'concurrency', 1, 10_000);
+  const prefetch = integer(o.prefetch ?? 0, 'prefetch', 0, 10_000);
   const r: RetryOptions = o.retry ?? {};
   const steps = r.schedule ?? HANDLE_DEFAULTS.retry.schedule;
   if (!Array.isArray(steps)) throw new InvalidOptionError('retry.schedule', 'an array of durations', steps);
@@ -102,7 +103,8 @@ export function resolveHandleOptions(topic: string, o: HandleOptions, leaseMs: n
     concurrency,
     ordering: oneOf(o.ordering ?? HANDLE_DEFAULTS.ordering, 'ordering', ['key', 'none'] as const),
     onExhausted: oneOf(o.onExhausted ?? HANDLE_DEFAULTS.onExhausted, 'onExhausted', ['dead-letter', 'block-key'] as const),
-    batchSize: integer(o.batchSize ?? concurrency, 'batchSize', 1, 10_000),
+    batchSize: integer(o.batchSize ?? Math.min(10_000, concurrency + prefetch), 'batchSize', 1, 10_000),
+    prefetch,
     timeoutMs: o.timeoutMs === undefined ? null : integer(o.timeoutMs, 'timeoutMs', 1),
     holdOnRateLimit: hold,
     leaseMs,

@@ -214,6 +214,7 @@ export class Queue {
       policy,
       classify,
       inflight: 0,
+      buffer: [],
       registered: false,
       dirty: true,
       backlog: false,
@@ -231,6 +232,7 @@ export class Queue {
     topicName(topic);
     const until = this.clock.now() + toMs(duration, 'duration');
     await this.store.queue.hold({ topic, key: options.key ?? null, until, reason: options.reason ?? 'held' });
+    this.worker?.unbuffer(topic, options.key ?? null);
   }
 
   /** Ends a hold (or a pause) early. */
@@ -242,6 +244,7 @@ export class Queue {
   async pause(topic: string): Promise<void> {
     topicName(topic);
     await this.store.queue.hold({ topic, key: null, until: FOREVER, reason: 'paused' });
+    this.worker?.unbuffer(topic, null);
   }
 
   /** Resumes a paused (or held) topic. */

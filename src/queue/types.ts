@@ -97,8 +97,16 @@ export interface HandleOptions {
   retry?: RetryOptions;
   /** Budget of one invocation, in ms: `ctx.signal` aborts and the attempt fails with `WEIR_TIMEOUT`. Default none. */
   timeoutMs?: number;
-  /** At most this many messages per claim. Default `concurrency`. */
+  /** At most this many messages per claim. Default `concurrency + prefetch`. */
   batchSize?: number;
+  /**
+   * Messages claimed ahead of free slots and kept leased in this process (their leases are renewed
+   * with the others) until a slot frees, so a finished handler's slot is refilled without waiting for
+   * a claim. Default 0. Prefetched messages are released (the delivery refunded) at `stop()`, and when
+   * this process holds or pauses their topic or key; a hold set by another process does not reach
+   * messages already prefetched here.
+   */
+  prefetch?: number;
   /** On a `rate_limited` failure, hold the whole topic or the key for its `retryAfterMs`. Default false. */
   holdOnRateLimit?: 'topic' | 'key' | false;
 }
@@ -110,6 +118,8 @@ export interface TopicPolicy {
   readonly ordering: 'key' | 'none';
   readonly onExhausted: 'dead-letter' | 'block-key';
   readonly batchSize: number;
+  /** Messages claimed ahead of free slots (0: none). */
+  readonly prefetch: number;
   readonly timeoutMs: number | null;
   readonly holdOnRateLimit: 'topic' | 'key' | false;
   readonly leaseMs: number;

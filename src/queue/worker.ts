@@ -1,36 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { WeirError } from '../errors.js';
 import type { Timer } from '../internal/clock.js';
 import type { Disposable } from '../internal/events.js';
-import type { WorkerInfo } from '../store/queue.js';
+import type { ClaimedMessage, SettleOutcome, WorkerInfo } from '../store/queue.js';
 import type { Store } from '../store/types.js';
-import { nextCronTime } from './cron.js';
 import { Delivery, type DeliveryHost, type Finished, type Registration } from './delivery.js';
+import { HOST, Maintenance } from './maintenance.js';
 import type { QueueMetrics } from './metrics.js';
 import type { ResolvedQueueOptions } from './options.js';
 import type { QueueErrorEvent } from './types.js';
-
-/** hostname plus boot id: two processes with equal host share a machine (and a pid namespace, in practice). @internal */
-export const HOST = (() => {
-  try {
-    return `${hostname()}#${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}`;
-  } catch {
-    return hostname();
-  }
-})();
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const PURGE_EVERY_MS = 60_000;
 
 /**
  * A delivery cut short by a crash (its lease expired) still counts. A message delivered more than
@@ -57,8 +34,9 @@ export class Worker implements DeliveryHost {
   private subscription: Disposable | undefined = undefined;
   private heartbeatTimer: Timer | undefined = undefined;
   private metricsTimer: Timer | undefined = undefined;
-  private nextMaintenanceAt = 0;
-  private nextPurgeAt = 0;
+  private readonly maintenance: Maintenance;
+  /** The maintenance loop, which runs beside the fetch loop on its own timer. */
+  private maintenanceDone: Promise<void> | undefined = undefined;
   private claimSeq = 0;
   private info: WorkerInfo;
   /** Set by stop() while it waits for running handlers. */
@@ -70,6 +48,7 @@ export class Worker implements DeliveryHost {
     private readonly emitError: (event: QueueErrorEvent) => void,
   ) {
     this.info = { id: options.workerId, host: HOST, pid: process.pid, topics: [], startedAt: options.clock.now() };
+    this.maintenance = new Maintenance(store, options, (topic) => this.wake(topic), emitError);
   }
 
   get inFlight(): number {
@@ -90,6 +69,7 @@ export class Worker implements DeliveryHost {
     this.armHeartbeat();
     if (this.options.metrics.depth !== undefined) this.armMetrics();
     this.loopDone = this.loop();
+    this.maintenanceDone = this.maintenance.loop(this.stopSignal.signal);
   }
 
   /** Something may be claimable in `topic` (null: anywhere). */
@@ -111,13 +91,12 @@ export class Worker implements DeliveryHost {
       try {
         // Settling and claiming touch different rows (active vs ready), so their round trips run side
         // by side; a key promoted by this settle is claimed on the next pass (the settle wakes it).
+        // (Folding both into one statement measured no faster: equal unordered, 5% faster per key on
+        // a loaded machine, 20% slower per key on a quiet one.)
         const [flushed, claimed] = await Promise.allSettled([this.flush(), this.claimAll()]);
         if (flushed.status === 'rejected') throw flushed.reason;
         if (claimed.status === 'rejected') throw claimed.reason;
         if (this.stopping !== undefined) break;
-        // Maintenance after the claims, so a wake-up that falls on it does not wait for it.
-        const now = this.options.clock.now();
-        if (now >= this.nextMaintenanceAt) await this.maintain(now);
         failures = 0;
       } catch (error) {
         this.emitError({ error });
@@ -136,28 +115,80 @@ export class Worker implements DeliveryHost {
     }
   }
 
-  private async claimAll(): Promise<void> {
-    const { clock, workerId, leaseMs } = this.options;
+  /** The topics worth a claim now, with how many each may take (registers new topics first). */
+  private async claimable(): Promise<Array<{ reg: Registration; limit: number }>> {
+    const { clock } = this.options;
+    const out: Array<{ reg: Registration; limit: number }> = [];
     for (const reg of this.regs.values()) {
       if (!reg.registered) {
         await this.store.queue.registerTopic({ topic: reg.topic, ordering: reg.policy.ordering, policy: { ...reg.policy }, updatedAt: clock.now() });
         reg.registered = true;
         reg.markRegistered();
       }
-      const free = reg.policy.concurrency - reg.inflight;
-      if (free <= 0 || !(reg.dirty || reg.backlog) || this.stopping !== undefined) continue;
+      const room = this.room(reg);
+      if (room <= 0 || !(reg.dirty || reg.backlog) || this.stopping !== undefined) continue;
       reg.dirty = false;
-      const limit = Math.min(free, reg.policy.batchSize);
-      const claimed = await this.store.queue.claim({ topic: reg.topic, limit, workerId, leaseMs, now: clock.now() });
-      reg.backlog = claimed.length === limit;
-      for (const message of claimed) this.begin(new Delivery(this, reg, message, ++this.claimSeq));
+      out.push({ reg, limit: Math.min(room, reg.policy.batchSize) });
     }
+    return out;
+  }
+
+  private async claimAll(): Promise<void> {
+    const { clock, workerId, leaseMs } = this.options;
+    for (const { reg, limit } of await this.claimable()) {
+      this.accept(reg, limit, await this.store.queue.claim({ topic: reg.topic, limit, workerId, leaseMs, now: clock.now() }));
+    }
+  }
+
+  /** Free slots plus free prefetch places. */
+  private room(reg: Registration): number {
+    return reg.policy.concurrency + reg.policy.prefetch - reg.inflight - reg.buffer.length;
+  }
+
+  /** Claimed messages join their topic's buffer, and start as far as slots are free. */
+  private accept(reg: Registration, limit: number, claimed: readonly ClaimedMessage[]): void {
+    reg.backlog = claimed.length === limit;
+    for (const message of claimed) {
+      const delivery = new Delivery(this, reg, message, ++this.claimSeq);
+      this.deliveries.set(delivery.ref, delivery);
+      reg.buffer.push(delivery);
+    }
+    this.startBuffered(reg);
+  }
+
+  private startBuffered(reg: Registration): void {
+    while (reg.inflight < reg.policy.concurrency && this.stopping === undefined) {
+      const next = reg.buffer.shift();
+      if (next === undefined) return;
+      // A prefetched message whose lease was lost meanwhile belongs to another worker now.
+      if (next.lost) this.deliveries.delete(next.ref);
+      else this.begin(next);
+    }
+  }
+
+  /**
+   * Gives back the prefetched messages of a topic (or of one key) that have not started: at a hold or
+   * pause set from this process, and at `stop()`. They are settled as releases with the next batch.
+   */
+  unbuffer(topic: string | null, key: string | null): void {
+    const now = this.options.clock.now();
+    for (const reg of this.regs.values()) {
+      if (topic !== null && reg.topic !== topic) continue;
+      const keep: Delivery[] = [];
+      for (const d of reg.buffer.splice(0)) {
+        if (key !== null && d.claimed.key !== key) keep.push(d);
+        else if (d.lost) this.deliveries.delete(d.ref);
+        else this.pending.push({ delivery: d, finished: d.unclaim(now) });
+      }
+      reg.buffer.push(...keep);
+    }
+    if (this.pending.length > 0) this.wake(null);
   }
 
   private begin(delivery: Delivery): void {
     const { reg, claimed } = delivery;
     const maxDeliveries = reg.policy.retry.maxDeliveries;
-    this.deliveries.set(delivery.ref, delivery);
+    delivery.started = true;
     reg.inflight++;
     // Delivered far more often than the policy allows without settling: its workers keep dying on it.
     const run: Promise<Finished | null> =
@@ -180,6 +211,7 @@ export class Worker implements DeliveryHost {
   private finish(delivery: Delivery, finished: Finished | null): void {
     delivery.finished = true;
     delivery.reg.inflight--;
+    this.startBuffered(delivery.reg);
     if (this.onDrained !== undefined && this.inFlight === 0) this.onDrained();
     if (finished === null || delivery.abandoned) {
       if (delivery.lost) this.leaseLost(delivery, 0);
@@ -202,10 +234,17 @@ export class Worker implements DeliveryHost {
       this.pending = [...batch, ...this.pending];
       throw error;
     }
+    this.settled(batch, outcome);
+  }
+
+  /** Accounts for a batch of applied settlements: metrics, lost leases, wake-ups for promoted keys. */
+  private settled(batch: ReadonlyArray<{ delivery: Delivery; finished: Finished }>, outcome: SettleOutcome): void {
     const now = this.options.clock.now();
     batch.forEach(({ delivery, finished }, i) => {
       this.deliveries.delete(delivery.ref);
       const { topic, id, createdAt, attempts } = delivery.claimed;
+      // A prefetched message given back unstarted: no delivery happened, nothing to report.
+      if (!delivery.started) return;
       if (outcome.ok[i] !== true) return this.leaseLost(delivery, finished.durationMs);
       const s = finished.settlement;
       const endToEnd = s.kind === 'done' ? { endToEndMs: now - createdAt } : {};
@@ -225,9 +264,9 @@ export class Worker implements DeliveryHost {
   }
 
   /**
-   * Sleeps until a wake-up, the next due message or hold end, the backstop poll, or maintenance.
-   * Only the first three make every topic worth a claim; maintenance alone does not (so a missed
-   * wake-up shows up as backstop latency instead of hiding behind the maintenance interval).
+   * Sleeps until a wake-up, the next due message or hold end, or the backstop poll (maintenance runs
+   * beside, in its own loop: a missed wake-up shows up as backstop latency instead of hiding behind
+   * the maintenance interval).
    */
   private async idle(): Promise<void> {
     const { clock, pollMs } = this.options;
@@ -236,7 +275,7 @@ export class Worker implements DeliveryHost {
     // With every slot busy nothing could be claimed at a due time anyway: a finishing handler wakes
     // the loop, and the next idle pass looks up due times (a cron fire time is still met by
     // maintenance, within maintenanceMs). This saves a round trip per busy pass.
-    const open = [...this.regs.values()].filter((reg) => reg.inflight < reg.policy.concurrency).map((reg) => reg.topic);
+    const open = [...this.regs.values()].filter((reg) => this.room(reg) > 0).map((reg) => reg.topic);
     if (open.length > 0) {
       try {
         const due = await this.store.queue.nextDueAt(open, now);
@@ -246,7 +285,7 @@ export class Worker implements DeliveryHost {
       }
     }
     if (this.wakeRequested || this.pending.length > 0 || this.stopping !== undefined) return;
-    const ms = Math.min(dueAt, this.nextMaintenanceAt) - clock.now();
+    const ms = dueAt - clock.now();
     // A timer and a resolver rather than an aborted sleep: a busy loop idles once per batch, and
     // aborting builds two errors (with stack traces) per wake-up.
     if (ms > 0) {
@@ -265,30 +304,9 @@ export class Worker implements DeliveryHost {
     if (clock.now() >= dueAt) this.wake(null);
   }
 
-  /** Reclaims expired and dead workers' leases, fires due cron schedules, and now and then purges. */
-  async maintain(now: number): Promise<void> {
-    const { deadWorkerMs, workerId, retention, maintenanceMs } = this.options;
-    this.nextMaintenanceAt = now + maintenanceMs;
-    const workers = await this.store.queue.workers();
-    const dead = workers
-      .filter((w) => w.id !== workerId && (w.heartbeatAt < now - deadWorkerMs || (w.host === HOST && !pidAlive(w.pid))))
-      .map((w) => w.id);
-    if ((await this.store.queue.reclaim({ now, deadWorkers: dead })) > 0) this.wake(null);
-    const fired = await this.store.schedules.fireDue(now, (s, after) => {
-      try {
-        return nextCronTime(s.cron, s.timezone, after);
-      } catch (error) {
-        this.emitError({ error, topic: s.topic });
-        return Number.MAX_SAFE_INTEGER;
-      }
-    });
-    if (fired.length > 0) this.wake(null);
-    if (now >= this.nextPurgeAt) {
-      this.nextPurgeAt = now + PURGE_EVERY_MS;
-      if ((await this.store.queue.repair(now)) > 0) this.wake(null);
-      await this.store.queue.purge({ doneBefore: now - retention.doneMs, inboxBefore: now - retention.inboxMs });
-      await this.store.deadLetters.purge(now - retention.deadMs);
-    }
+  /** Runs maintenance once now (reclaim, cron, repair and purge when due). */
+  maintain(now: number): Promise<void> {
+    return this.maintenance.run(now);
   }
 
   private armHeartbeat(): void {
@@ -331,8 +349,9 @@ export class Worker implements DeliveryHost {
     });
   }
 
-  hold(topic: string, key: string | null, until: number): Promise<void> {
-    return this.store.queue.hold({ topic, key, until, reason: `held by ${this.options.workerId}` });
+  async hold(topic: string, key: string | null, until: number): Promise<void> {
+    await this.store.queue.hold({ topic, key, until, reason: `held by ${this.options.workerId}` });
+    this.unbuffer(topic, key);
   }
 
   metric<K extends keyof QueueMetrics>(name: K, event: Parameters<NonNullable<QueueMetrics[K]>>[0]): void {
@@ -359,7 +378,11 @@ export class Worker implements DeliveryHost {
     this.stopSignal.abort();
     this.wakeUp?.();
     await this.loopDone;
-    const running = (): Delivery[] => [...this.deliveries.values()].filter((d) => !d.finished);
+    await this.maintenanceDone;
+    // Prefetched messages go back first, so other workers can take them during the grace period.
+    this.unbuffer(null, null);
+    if (this.pending.length > 0) await this.flush().catch((error: unknown) => this.emitError({ error }));
+    const running = (): Delivery[] => [...this.deliveries.values()].filter((d) => d.started && !d.finished);
     if (running().length > 0) {
       const drained = new AbortController();
       this.onDrained = () => drained.abort();

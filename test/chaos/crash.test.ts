@@ -8,13 +8,14 @@ import { createQueue } from '../../src/queue/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { dropSchemas, postgresUrl, service, testSchema } from '../helpers/services.js';
-import { chaosMessages, orderViolations, PgProxy, until, WorkerFleet } from './harness.js';
+import { chaosMessages, killUntil, orderViolations, PgProxy, until, WorkerFleet } from './harness.js';
 
 /**
  * Crash tests with real processes: workers are SIGKILLed at random instants while keyed messages
  * flow; afterwards every message has exactly one effect (a unique constraint would reject a second
  * one, and the count shows none is missing), and per-key order was never violated.
- * WEIR_CHAOS_MESSAGES sets the size (default 10,000 = 100 keys x 100).
+ * WEIR_CHAOS_MESSAGES sets the size (default 10,000 = 100 keys x 100); WEIR_CHAOS_PREFETCH=n gives
+ * the workers `prefetch: n`.
  *
  * The PostgreSQL run cuts every connection through a proxy and refuses new ones for 3 s, which is a
  * server restart as clients see it, without disturbing anyone else on a shared server. With
@@ -25,6 +26,8 @@ const KEYS = 100;
 const PER_KEY = Math.max(1, Math.round(TOTAL / KEYS));
 const N = KEYS * PER_KEY;
 const TIMEOUT_MS = 240_000;
+/** Besides the kills by time, one kill every STEP effects, however fast the backend drains. */
+const STEP = Math.max(1, Math.floor(N / 12));
 const RESTART_PG = process.env.WEIR_CHAOS_RESTART_PG === '1';
 
 function restartPostgres(): void {
@@ -54,7 +57,7 @@ describe('crash safety: SIGKILL at random instants', () => {
     try {
       await Promise.all([fleet.spawn(), fleet.spawn(), fleet.spawn()]);
       fleet.startKilling(500);
-      await until(async () => count('SELECT count(*) FROM chaos_effects') >= N * 0.9, TIMEOUT_MS - 60_000, 'most effects');
+      await killUntil(fleet, async () => count('SELECT count(*) FROM chaos_effects'), N * 0.9, STEP, TIMEOUT_MS - 60_000, 'most effects');
       fleet.stopKilling();
       await until(async () => count("SELECT count(*) FROM weir_messages WHERE state = 'done'") === N, 60_000, 'every message done');
     } finally {
@@ -78,6 +81,7 @@ describe('crash safety: SIGKILL at random instants', () => {
       const store = await openPostgresStore({ connectionString: url, schema, max: 4 });
       onTestFinished(() => store.close());
       const one = async (sql: string): Promise<number> => Number(((await store.pool.query(sql)).rows[0] as { n: unknown }).n);
+      const q = async (sql: string): Promise<unknown[]> => (await store.pool.query(sql).catch(() => ({ rows: [] as unknown[] }))).rows;
       await store.pool.query(
         `CREATE TABLE "${schema}".chaos_effects (seq bigserial PRIMARY KEY, message_id text NOT NULL UNIQUE, k text NOT NULL, n integer NOT NULL, worker text NOT NULL)`,
       );
@@ -91,16 +95,26 @@ describe('crash safety: SIGKILL at random instants', () => {
       try {
         await Promise.all([fleet.spawn(), fleet.spawn(), fleet.spawn(), fleet.spawn()]);
         fleet.startKilling();
-        await until(async () => (await one(`SELECT count(*) AS n FROM "${schema}".chaos_effects`)) >= N * 0.4, TIMEOUT_MS / 2, '40% of effects');
+        const effects = (): Promise<number> => one(`SELECT count(*) AS n FROM "${schema}".chaos_effects`);
+        await killUntil(fleet, effects, N * 0.4, STEP, TIMEOUT_MS / 2, '40% of effects');
         // What clients see when the server restarts: every connection drops, new ones are refused for a while.
         fleet.stopKilling();
         if (RESTART_PG) restartPostgres();
         else await proxy.outage(3000);
         outages++;
         fleet.startKilling();
-        await until(async () => (await one(`SELECT count(*) AS n FROM "${schema}".chaos_effects`)) >= N * 0.9, TIMEOUT_MS / 2, '90% of effects');
+        await killUntil(fleet, effects, N * 0.9, STEP, TIMEOUT_MS / 2, '90% of effects');
         fleet.stopKilling();
-        await until(async () => (await one(`SELECT count(*) AS n FROM "${schema}".messages WHERE state = 'done'`)) === N, 60_000, 'every message done');
+        await until(async () => (await one(`SELECT count(*) AS n FROM "${schema}".messages WHERE state = 'done'`)) === N, 60_000, 'every message done').catch(
+          async (error: unknown) => {
+            // What was left, for the report: a stuck key, a poisoned message, or just slow progress.
+            const states = await q(`SELECT state, count(*) AS n, max(attempts) AS max_attempts FROM "${schema}".messages GROUP BY state`);
+            const left = await q(`SELECT id, key, state, attempts, lease_owner, lease_until, run_at, error_code FROM "${schema}".messages WHERE state <> 'done' ORDER BY seq LIMIT 10`);
+            const workers = await q(`SELECT id, pid, heartbeat_at FROM "${schema}".workers`);
+            console.error('postgres chaos, not done:', JSON.stringify({ now: Date.now(), states, left, workers, kills: fleet.kills }, null, 1));
+            throw error;
+          },
+        );
       } finally {
         await fleet.killAll();
         await proxy.stop();

@@ -45,18 +45,22 @@ export class WorkerFleet {
     let first = true;
     const round = (): void => {
       this.killing = setTimeout(() => {
-        const ids = [...this.procs.keys()];
-        const victim = ids[Math.floor(Math.random() * ids.length)];
-        if (victim !== undefined) {
-          this.procs.get(victim)?.kill('SIGKILL');
-          this.kills++;
-          this.spawn().catch(() => undefined);
-        }
+        this.killOne();
         round();
       }, first ? 100 + Math.random() * 200 : meanMs * (0.5 + Math.random()));
       first = false;
     };
     round();
+  }
+
+  /** SIGKILLs one random worker now and starts a replacement. */
+  killOne(): void {
+    const ids = [...this.procs.keys()];
+    const victim = ids[Math.floor(Math.random() * ids.length)];
+    if (victim === undefined) return;
+    this.procs.get(victim)?.kill('SIGKILL');
+    this.kills++;
+    this.spawn().catch(() => undefined);
   }
 
   stopKilling(): void {
@@ -119,6 +123,29 @@ export async function until(read: () => Promise<boolean>, timeoutMs: number, wha
   while (!(await read().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * Like {@link until} on a count, while the fleet kills by time: also kills whenever the count has
+ * moved `step` further since the last kill, so a backend that drains faster than the kill period
+ * still sees a kill every `step` messages (at a random instant within the 100 ms polls).
+ */
+export async function killUntil(fleet: WorkerFleet, read: () => Promise<number>, target: number, step: number, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let kills = fleet.kills;
+  let mark = await read().catch(() => 0);
+  for (;;) {
+    const n = await read().catch(() => -1);
+    if (n >= target) return;
+    if (fleet.kills !== kills) mark = Math.max(mark, n);
+    else if (n >= 0 && n - mark >= step) {
+      fleet.killOne();
+      mark = n;
+    }
+    kills = fleet.kills;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
   }
 }
 

@@ -44,6 +44,8 @@ async function postgresHandler(m: Message): Promise<void> {
 
 await queue.handle('chaos', store.capabilities.dialect === 'sqlite' ? sqliteHandler : postgresHandler, {
   concurrency: 8,
+  // WEIR_CHAOS_PREFETCH=n: also claim n messages ahead of free slots (they die with the process too).
+  prefetch: Number(process.env.WEIR_CHAOS_PREFETCH ?? 0),
   // Crashes and outages cost deliveries; a long schedule of short steps keeps every message alive.
   retry: { immediate: 1, schedule: Array.from({ length: 40 }, () => '100ms'), jitter: 0 },
 });

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createQueue } from '../../src/queue/index.js';
-import { HOST } from '../../src/queue/worker.js';
+import { HOST } from '../../src/queue/maintenance.js';
 import type { Lease } from '../../src/store/index.js';
 import type { SqliteStore } from '../../src/store/sqlite/index.js';
 import { FakeClock } from '../../src/testing/index.js';

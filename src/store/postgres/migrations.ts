@@ -338,5 +338,67 @@ CREATE INDEX sync_escalations_sync ON ${s}.sync_escalations (sync, state, seq);
 CREATE INDEX sync_escalations_link ON ${s}.sync_escalations (link_id, state) WHERE link_id IS NOT NULL;
 `,
     },
+    {
+      version: 4,
+      name: 'queue settle finds its rows by id and a key head in one seek',
+      sql: `
+-- settle() of version 1 found its rows through the partial index messages_active, whose dead entries
+-- pile up during a drain, and tested "is the key free" with three more scans besides the seek for the
+-- next waiting message (on stale statistics, one of them walked every waiting message of the key, or
+-- every ready message of the topic). Same contract, same results.
+CREATE OR REPLACE FUNCTION ${s}.settle(p_batch jsonb, p_now bigint) RETURNS TABLE (ord bigint, promoted text) LANGUAGE plpgsql AS $fn$
+DECLARE r record; v_ids text[]; v_topics text[] := '{}'; v_keys text[] := '{}'; v_promoted text[] := '{}'; v_wake text[] := '{}';
+BEGIN
+  SELECT array_agg(e->>'id') INTO v_ids FROM jsonb_array_elements(p_batch) AS e;
+  FOR r IN
+    WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
+      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
+    UPDATE ${s}.messages x SET
+      state = CASE b.kind WHEN 'done' THEN 'done' WHEN 'retry' THEN 'ready' ELSE CASE WHEN b.block THEN 'blocked' ELSE 'dead' END END,
+      finished_at = CASE WHEN b.kind = 'retry' THEN x.finished_at ELSE p_now END,
+      run_at = CASE WHEN b.kind = 'retry' THEN (b.m->>'run_at')::bigint ELSE x.run_at END,
+      attempts = x.attempts - COALESCE((b.m->>'refund')::int, 0),
+      lease_owner = NULL, lease_until = NULL,
+      history = CASE WHEN b.kind = 'done' THEN x.history ELSE b.m->'history' END,
+      error = CASE WHEN b.kind = 'done' THEN x.error ELSE NULLIF(b.m->'error', 'null'::jsonb) END,
+      error_code = CASE WHEN b.kind = 'done' THEN x.error_code ELSE b.m->>'code' END,
+      error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
+      signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
+    FROM b
+    -- Rows are found by id (x.id = ANY: primary-key seeks whatever the statistics say). The state test
+    -- is a range on purpose: written as = 'active' it lets the planner scan the partial index
+    -- messages_active instead, whose dead entries pile up in a busy queue.
+    WHERE x.id = ANY (v_ids) AND x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint
+      AND x.state >= 'active' AND x.state <= 'active'
+    RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved
+  LOOP
+    ord := r.n; promoted := NULL; RETURN NEXT;
+    IF r.moved IS NOT NULL THEN v_topics := v_topics || r.topic; v_keys := v_keys || r.moved; END IF;
+  END LOOP;
+  IF cardinality(v_keys) = 0 THEN RETURN; END IF;
+  PERFORM ${lock('z.t', 'z.k')} FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k) ORDER BY 1, 2) z;
+  FOR r IN
+    -- The key's first occupied entry in messages_key order (topic, key, state, seq): states sort
+    -- active < blocked < ready < waiting, so it is 'waiting' exactly when nothing heads the key, and
+    -- then it is the key's oldest waiting message. One index seek per key decides and finds.
+    UPDATE ${s}.messages m SET state = 'ready'
+    FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k)) u
+    CROSS JOIN LATERAL (SELECT w.id, w.state FROM ${s}.messages w
+      WHERE w.topic = u.t AND w.key = u.k AND w.key IS NOT NULL AND w.${occupied}
+      ORDER BY w.state, w.seq LIMIT 1) h
+    WHERE h.state = 'waiting' AND m.id = h.id AND m.state = 'waiting'
+    RETURNING m.topic, m.run_at
+  LOOP
+    IF NOT (r.topic = ANY (v_promoted)) THEN
+      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; RETURN NEXT;
+    END IF;
+    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
+      v_wake := v_wake || r.topic;
+      PERFORM pg_notify('${channel}', r.topic);
+    END IF;
+  END LOOP;
+END $fn$;
+`,
+    },
   ]);
 }

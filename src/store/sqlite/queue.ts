@@ -54,7 +54,10 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
     // Several messages: one transaction (a savepoint inside the caller's), so the batch is atomic.
     const { ids, wake } = tx === undefined && messages.length > 1 ? this.c.tx(insert) : insert();
     const conn = (tx ?? this.c.db) as { readonly inTransaction: boolean };
-    for (const topic of wake) this.c.wakeAfterCommit(topic, conn);
+    // Committed already (our own statement or transaction): wake this process's workers now, not a
+    // turn of the event loop later. Inside a caller's transaction: once it commits.
+    if (!conn.inTransaction) for (const topic of wake) this.c.wakeNow(topic);
+    else for (const topic of wake) this.c.wakeAfterCommit(topic, conn);
     return ids;
   }
 

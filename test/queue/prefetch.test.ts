@@ -1,0 +1,124 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Queue } from '../../src/queue/index.js';
+import type { SqliteStore } from '../../src/store/sqlite/index.js';
+import { sqliteQueue, waitFor } from './harness.js';
+
+const states = async (store: SqliteStore, ids: readonly string[]) =>
+  Promise.all(ids.map(async (id) => {
+    const m = await store.queue.get(id);
+    return { state: m?.state, attempts: m?.attempts, history: m?.history.length };
+  }));
+
+/** A handler that blocks until `release(id)`; `started` lists the ids in start order. */
+function gated() {
+  const started: string[] = [];
+  const gates = new Map<string, () => void>();
+  const handler = (m: { id: string }) =>
+    new Promise<void>((resolve) => {
+      started.push(m.id);
+      gates.set(m.id, resolve);
+    });
+  return { started, handler, release: (id: string) => gates.get(id)?.() };
+}
+
+async function enqueueAll(queue: Queue, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await queue.enqueue('t', { i }));
+  return ids;
+}
+
+/** `prefetch`: messages claimed ahead of free slots, kept leased until a slot frees, given back at holds and stop(). */
+describe('queue: prefetch (SQLite, fake clock)', () => {
+  let cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.toReversed()) await c();
+    cleanups = [];
+  });
+
+  async function setup(options: { leaseMs?: number; heartbeatMs?: number } = {}) {
+    const h = await sqliteQueue(options);
+    cleanups.push(h.cleanup);
+    return h;
+  }
+
+  it('claims ahead of free slots, renews the prefetched leases, and starts them in order as slots free', async () => {
+    const { store, clock, queue } = await setup({ leaseMs: 3000, heartbeatMs: 1000 });
+    const ids = await enqueueAll(queue, 3);
+    const g = gated();
+    await queue.handle('t', g.handler, { concurrency: 1, prefetch: 2, ordering: 'none' });
+    await waitFor(() => g.started.length === 1, clock);
+    // One running, two leased and waiting in this process.
+    expect((await states(store, ids)).map((s) => s.state)).toEqual(['active', 'active', 'active']);
+    expect(queue.inFlight).toBe(1);
+    const leaseBefore = (await store.db.prepare('SELECT lease_until FROM weir_messages WHERE id = ?').pluck().get(ids[2])) as number;
+    await clock.advance(1000);
+    await waitFor(async () => ((await store.db.prepare('SELECT lease_until FROM weir_messages WHERE id = ?').pluck().get(ids[2])) as number) > leaseBefore, clock);
+    g.release(ids[0] as string);
+    await waitFor(() => g.started.length === 2, clock);
+    g.release(ids[1] as string);
+    await waitFor(() => g.started.length === 3, clock);
+    g.release(ids[2] as string);
+    await waitFor(async () => (await states(store, ids)).every((s) => s.state === 'done'), clock);
+    expect(g.started).toEqual(ids);
+    expect((await states(store, ids)).map((s) => s.attempts)).toEqual([1, 1, 1]);
+  });
+
+  it('stop() gives prefetched messages back unstarted, without counting a delivery', async () => {
+    const { store, clock, queue } = await setup();
+    const ids = await enqueueAll(queue, 3);
+    const g = gated();
+    await queue.handle('t', g.handler, { concurrency: 1, prefetch: 2, ordering: 'none' });
+    await waitFor(() => g.started.length === 1, clock);
+    const stopped = queue.stop({ graceMs: 5000 });
+    // Released before the grace period ends, while the first handler still runs.
+    await waitFor(async () => (await states(store, ids.slice(1))).every((s) => s.state === 'ready'), clock);
+    expect(await states(store, ids.slice(1))).toEqual([
+      { state: 'ready', attempts: 0, history: 0 },
+      { state: 'ready', attempts: 0, history: 0 },
+    ]);
+    g.release(ids[0] as string);
+    await stopped;
+    expect(g.started).toEqual([ids[0]]);
+    expect((await states(store, ids)).map((s) => s.state)).toEqual(['done', 'ready', 'ready']);
+  });
+
+  it("a handler's hold gives back the prefetched messages of its topic, which then wait for the hold", async () => {
+    const { store, clock, queue } = await setup();
+    const a1 = await queue.enqueue('t', 1, { key: 'a' });
+    const b1 = await queue.enqueue('t', 2, { key: 'b' });
+    const c1 = await queue.enqueue('t', 3, { key: 'c' });
+    const started: string[] = [];
+    let proceed!: () => void;
+    const gate = new Promise<void>((resolve) => (proceed = resolve));
+    await queue.handle(
+      't',
+      async (m, ctx) => {
+        started.push(m.id);
+        if (m.id === a1) {
+          await gate;
+          await ctx.hold('1m', 'topic');
+        }
+      },
+      { concurrency: 1, prefetch: 2 },
+    );
+    await waitFor(() => started.length === 1, clock);
+    expect((await states(store, [b1, c1])).map((s) => s.state)).toEqual(['active', 'active']);
+    proceed();
+    await waitFor(async () => (await states(store, [b1, c1])).every((s) => s.state === 'ready'), clock);
+    expect(await states(store, [b1, c1])).toEqual([
+      { state: 'ready', attempts: 0, history: 0 },
+      { state: 'ready', attempts: 0, history: 0 },
+    ]);
+    await clock.advance(30_000);
+    expect(started).toEqual([a1]);
+    await clock.advance(31_000);
+    await waitFor(() => started.length === 3, clock);
+    expect(started).toEqual([a1, b1, c1]);
+  });
+
+  it('rejects a negative or fractional prefetch', async () => {
+    const { queue } = await setup();
+    expect(() => queue.handle('t', () => undefined, { prefetch: -1 })).toThrow(expect.objectContaining({ code: 'WEIR_INVALID_OPTION', option: 'prefetch' }));
+    expect(() => queue.handle('u', () => undefined, { prefetch: 1.5 })).toThrow(expect.objectContaining({ option: 'prefetch' }));
+  });
+});
