@@ -205,8 +205,14 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
       for (const [n, sync] of syncs) await sync.start(syncStart.get(n) ?? {});
     }
   } catch (err) {
+    // Undo what setup built, then the parts, so a failed start leaves no timer, socket or file open.
     await queue.stop({ graceMs: 0 }).catch(() => {});
+    for (const fn of closers.toReversed()) await Promise.resolve(fn()).catch(() => {});
+    for (const d of disposables) d[Symbol.dispose]();
+    await alerts.close(0).catch(() => {});
+    metrics.close();
     await audit.close().catch(() => {});
+    for (const c of connections.values()) await c.close().catch(() => {});
     await store.close().catch(() => {});
     throw err;
   }

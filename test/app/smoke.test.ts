@@ -48,3 +48,26 @@ describe('startApp', () => {
     expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${rotated.key.reveal()}` } })).status).toBe(200);
   });
 });
+
+describe('startApp, a setup that throws', () => {
+  it('rethrows and closes what it opened: the store file can be opened again at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-app-'));
+    dirs.push(dir);
+    const boom = new Error('setup failed on purpose');
+    let closed = 0;
+    const config = defineConfig({
+      setup(app) {
+        app.connection({ name: 'x', baseUrl: 'http://127.0.0.1:9' });
+        app.onClose(() => {
+          closed++;
+        });
+        throw boom;
+      },
+    });
+    await expect(startApp(config, { env: { WEIR_DATA_DIR: dir }, log: false })).rejects.toBe(boom);
+    expect(closed).toBe(1);
+    const again = await startApp(defineConfig({ setup() {} }), { env: { WEIR_DATA_DIR: dir }, log: false });
+    apps.push(again);
+    expect(await again.queue.stats()).toEqual([]);
+  });
+});
