@@ -2,41 +2,31 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { connection as createConnection, type Connection } from '../http/connection.js';
-import { systemClock, type Clock, type Timer } from '../internal/clock.js';
-import { alerts as createAlerts, type Alert, type AlertManager, type AlertRule } from '../observability/alerts.js';
-import { auditTrail, type AuditTrail } from '../observability/audit.js';
-import { prometheusMetrics, type PrometheusMetrics } from '../observability/prometheus/exporter.js';
-import { createQueue, type Queue } from '../queue/queue.js';
+import { systemClock, type Timer } from '../internal/clock.js';
+import { alerts as createAlerts, type Alert, type AlertRule } from '../observability/alerts.js';
+import { auditTrail } from '../observability/audit.js';
+import { prometheusMetrics } from '../observability/prometheus/exporter.js';
+import { createQueue } from '../queue/queue.js';
 import type { RetryOptions } from '../queue/types.js';
 import { isSecret } from '../security/secret.js';
 import { storedApiKeys } from '../server/api-key-store.js';
 import { openStore } from '../store/open.js';
-import type { Store } from '../store/types.js';
 import { defineSync, type Sync } from '../sync/define.js';
 import { scheduleReconciliation, type ReconciliationSchedule } from '../sync/schedule.js';
 import { receiver } from '../webhooks/receiver.js';
 import type { WebhookReceiver } from '../webhooks/receiver-options.js';
 import { adminFetch } from './admin/router.js';
 import type { AdminConfig, AlertsConfig, FromEnv, HooksConfig, StartOptions, WeirConfig } from './config.js';
-import type { AppContext, AppLogger, AppRegistry, AppTask } from './context.js';
+import type { AppContext, AppRegistry, AppTask } from './context.js';
 import { ConfigError, readEnv, type ConfigProblem, type EnvSchema, type EnvValues } from './env.js';
 import { createLogger } from './log.js';
 import { AppMetricsLoop, type SyncHealth } from './metrics-loop.js';
 import { TrafficSeries, teeMeter } from './series.js';
 import { json, serveFetch, type FetchServer } from './serve.js';
 
-/** A running app. See {@link startApp}. */
-export interface App extends AppRegistry {
-  readonly name: string;
-  readonly store: Store;
-  readonly queue: Queue;
-  readonly clock: Clock;
-  readonly audit: AuditTrail;
-  readonly metrics: PrometheusMetrics;
-  readonly alerts: AlertManager;
+/** A running app: the parts `setup` saw, what it registered, and the servers. See {@link startApp}. */
+export interface App extends AppRegistry, Pick<AppContext, 'name' | 'store' | 'queue' | 'clock' | 'audit' | 'metrics' | 'alerts' | 'log' | 'dataDir'> {
   readonly series: TrafficSeries;
-  readonly log: AppLogger;
-  readonly dataDir: string;
   readonly startedAt: number;
   /** Alerts sent (or logged), newest last, at most 200. */
   readonly recentAlerts: readonly Alert[];
