@@ -55,6 +55,9 @@ export function crmConnection(app: AppContext, s: CrmSettings): Connection {
       store: app.store,
       storeKey: 'crm',
       dispatcher: tokenAgent,
+      // Refresh when the token is due, on the request's own path (inside the one-at-a-time bulkhead),
+      // never in the background beside an API call: no token request can overtake a 429's Retry-After.
+      refreshAheadMs: 0,
       clock: app.clock,
     }),
     limits,
