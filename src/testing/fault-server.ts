@@ -1,10 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { type Clock, systemClock } from '../internal/clock.js';
 import { Emitter } from '../internal/events.js';
 import { fn, integer } from '../internal/validate.js';
 import { type Fault, type FaultBucket, type FaultPhase, judgeFault, type ResolvedPhase, resolvePhases } from './faults.js';
 import { seededRandom } from './seeded-random.js';
+import { TrackedServer } from './tracked-server.js';
 
 export type { Fault, FaultPhase, RetryAfterForm } from './faults.js';
 export { faults } from './faults.js';
@@ -101,15 +101,7 @@ export class FaultServer {
   private readonly handler: FaultServerHandler;
   private readonly keepRecords: boolean;
   private readonly clock: Clock;
-  private readonly inflight = new Set<Promise<void>>();
-  private readonly http = createServer((req, res) => {
-    const done = this.handle(req, res)
-      .catch(() => {
-        res.destroy();
-      })
-      .finally(() => this.inflight.delete(done));
-    this.inflight.add(done);
-  });
+  private readonly http = new TrackedServer((req, res) => this.handle(req, res));
   private readonly served = new Emitter<RecordedRequest>();
   /** Fires after each request is answered (or reset, or abandoned by the client). */
   readonly onRequest = this.served.event;
@@ -169,14 +161,9 @@ export class FaultServer {
 
   /** @internal Use `faultServer()`, which listens for you. */
   listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(0, '127.0.0.1', () => {
-        this.http.off('error', reject);
-        this.port = (this.http.address() as AddressInfo).port;
-        this.reset();
-        resolve();
-      });
+    return this.http.listen(0).then((p) => {
+      this.port = p;
+      this.reset();
     });
   }
 
@@ -185,10 +172,7 @@ export class FaultServer {
    * recorded as `'aborted'`). Resolves once every request is recorded. Idempotent.
    */
   close(): Promise<void> {
-    this.closed ??= new Promise<void>((resolve) => {
-      this.http.close(() => resolve());
-      this.http.closeAllConnections();
-    }).then(() => Promise.all(this.inflight).then(() => undefined));
+    this.closed ??= this.http.close();
     return this.closed;
   }
 

@@ -59,3 +59,12 @@ export async function sqliteQueue(options: QueueOptions = {}): Promise<{
     },
   };
 }
+
+/** A promise that stays pending until `release()`: holds a store call to test what runs meanwhile. */
+export function gate(): { readonly wait: Promise<void>; release(): void } {
+  let release!: () => void;
+  const wait = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { wait, release };
+}

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { sqliteQueue, waitFor } from './harness.js';
+import { gate, sqliteQueue, waitFor } from './harness.js';
 
 /**
  * Maintenance (reclaim, cron, purge) runs beside the fetch loop on its own timer. A slow pass must
@@ -14,12 +14,9 @@ describe('maintenance beside the fetch loop', () => {
 
   it('delivers while a maintenance pass hangs, and the idle fetch loop does not spin while the pass is overdue', async () => {
     const h = await sqliteQueue({ maintenanceMs: 100, pollMs: 3_600_000 });
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const held = gate();
     cleanups.push(async () => {
-      release();
+      held.release();
       await h.cleanup();
     });
     const q = h.store.queue;
@@ -27,7 +24,7 @@ describe('maintenance beside the fetch loop', () => {
     let maintenanceCalls = 0;
     q.workers = async () => {
       maintenanceCalls++;
-      if (maintenanceCalls === 2) await gate; // the second pass hangs until released
+      if (maintenanceCalls === 2) await held.wait; // the second pass hangs until released
       return workers();
     };
     const nextDueAt = q.nextDueAt.bind(q);
@@ -52,7 +49,7 @@ describe('maintenance beside the fetch loop', () => {
     await h.queue.enqueue('t', { n: 2 });
     await waitFor(() => handled.length === 2, h.clock);
     expect(maintenanceCalls).toBe(2);
-    release();
+    held.release();
     await h.clock.advance(100);
     await waitFor(() => maintenanceCalls >= 3, h.clock);
   });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { sqliteQueue, waitFor } from './harness.js';
+import { gate, sqliteQueue, waitFor } from './harness.js';
 
 /**
  * The fetcher settles in the background: a claim never waits for a settle round trip. A slow settle
@@ -14,12 +14,9 @@ describe('pipelined settling', () => {
 
   it('keeps claiming while a settle batch hangs, then settles everything that finished meanwhile', async () => {
     const h = await sqliteQueue();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const held = gate();
     cleanups.push(async () => {
-      release();
+      held.release();
       await h.cleanup();
     });
     const q = h.store.queue;
@@ -27,7 +24,7 @@ describe('pipelined settling', () => {
     const batches: number[] = [];
     q.settle = async (settlements, now) => {
       batches.push(settlements.length);
-      if (batches.length === 1) await gate; // the first batch hangs until released
+      if (batches.length === 1) await held.wait; // the first batch hangs until released
       return settle(settlements, now);
     };
     const handled = new Set<number>();
@@ -40,7 +37,7 @@ describe('pipelined settling', () => {
     expect(batches).toHaveLength(1);
     const stats = async () => (await h.store.queue.stats(h.clock.now())).find((s) => s.topic === 't');
     expect((await stats())?.done).toBe(0);
-    release();
+    held.release();
     await waitFor(async () => (await stats())?.done === 30, h.clock);
     // What finished while the first batch hung went out together, not one batch per claim.
     expect(batches.length).toBeLessThanOrEqual(3);

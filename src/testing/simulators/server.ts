@@ -1,9 +1,9 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../../internal/clock.js';
 import type { RetryAfterForm } from '../faults.js';
 import { SimulatorFaults } from './fault-control.js';
 import type { WebhookOutbox } from './outbox.js';
+import { TrackedServer } from '../tracked-server.js';
 
 /** One request as the simulator saw it. No `Authorization` value is ever kept. */
 export interface SimulatorRequestRecord {
@@ -82,15 +82,7 @@ export class SimulatorServer {
   readonly faults: SimulatorFaults;
   private readonly totals = { requests: 0, byStatus: {} as Record<string, number>, abuse: 0 };
   private readonly allowedAt = new Map<string, number>();
-  private readonly inflight = new Set<Promise<void>>();
-  private readonly http = createServer((req, res) => {
-    const done = this.handle(req, res)
-      .catch(() => {
-        res.destroy();
-      })
-      .finally(() => this.inflight.delete(done));
-    this.inflight.add(done);
-  });
+  private readonly http = new TrackedServer((req, res) => this.handle(req, res));
   private port = 0;
   private closing: Promise<void> | undefined;
 
@@ -120,25 +112,14 @@ export class SimulatorServer {
 
   listen(port = 0): Promise<void> {
     if (this.port !== 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, '127.0.0.1', () => {
-        this.http.off('error', reject);
-        this.port = (this.http.address() as AddressInfo).port;
-        resolve();
-      });
+    return this.http.listen(port).then((p) => {
+      this.port = p;
     });
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.http.listening) {
-        await new Promise<void>((resolve) => {
-          this.http.close(() => resolve());
-          this.http.closeAllConnections();
-        });
-      }
-      await Promise.all(this.inflight);
+      await this.http.close();
       this.faults.close();
       await this.outbox.close();
     })();
