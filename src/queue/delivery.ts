@@ -59,6 +59,8 @@ export class Delivery {
   finished = false;
   /** The handler was started (a prefetched delivery waits in its topic's buffer until then). */
   started = false;
+  /** Deliveries of this key handed to this worker in a row before this one (see `Handoff`). */
+  chain = 0;
   private heldUntil: number | undefined = undefined;
   private readonly controller = new AbortController();
   private readonly message: Message;

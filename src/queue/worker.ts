@@ -1,7 +1,7 @@
 import { WeirError } from '../errors.js';
 import type { Timer } from '../internal/clock.js';
 import type { Disposable } from '../internal/events.js';
-import type { ClaimedMessage, SettleOutcome, WorkerInfo } from '../store/queue.js';
+import type { ClaimedMessage, SettleOutcome, Settlement, WorkerInfo } from '../store/queue.js';
 import type { Store } from '../store/types.js';
 import { Delivery, type DeliveryHost, type Finished, type Registration } from './delivery.js';
 import { HOST, Maintenance } from './maintenance.js';
@@ -17,6 +17,12 @@ export const CRASH_ALLOWANCE = 5;
 
 /** Finished deliveries waiting for the settle in flight beyond which no new claims go out. */
 const MAX_UNSETTLED = 1000;
+
+/**
+ * A key is handed to the worker that freed it (see `Handoff`) at most this many times in a row; then
+ * its next message becomes ready for any claimer and waits its turn behind older messages.
+ */
+export const HANDOFF_CHAIN = 16;
 
 /**
  * The one fetcher of a queue: a single loop that claims a batch per topic with free slots while the
@@ -201,8 +207,13 @@ export class Worker implements DeliveryHost {
   /** Claimed messages join their topic's buffer, and start as far as slots are free. */
   private accept(reg: Registration, limit: number, claimed: readonly ClaimedMessage[]): void {
     reg.backlog = claimed.length === limit;
+    this.adopt(reg, claimed, () => 0);
+  }
+
+  private adopt(reg: Registration, claimed: readonly ClaimedMessage[], chain: (message: ClaimedMessage) => number): void {
     for (const message of claimed) {
       const delivery = new Delivery(this, reg, message, ++this.claimSeq);
+      delivery.chain = chain(message);
       this.deliveries.set(delivery.ref, delivery);
       reg.buffer.push(delivery);
     }
@@ -280,14 +291,44 @@ export class Worker implements DeliveryHost {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
+    const { clock, workerId, leaseMs } = this.options;
+    const { settlements, chains } = this.handoffs(batch);
+    const now = clock.now();
+    const handoff = chains.size > 0 ? { workerId, leaseUntil: now + leaseMs } : undefined;
     let outcome;
     try {
-      outcome = await this.store.queue.settle(batch.map((p) => p.finished.settlement), this.options.clock.now());
+      outcome = await this.store.queue.settle(settlements, now, handoff);
     } catch (error) {
       this.pending = [...batch, ...this.pending];
       throw error;
     }
     this.settled(batch, outcome);
+    for (const message of outcome.claimed ?? []) {
+      const reg = this.regs.get(message.topic);
+      if (reg !== undefined) this.adopt(reg, [message], (m) => chains.get(`${m.topic}\u001f${m.key}`) ?? 1);
+    }
+  }
+
+  /**
+   * Marks the settlements whose key's next message this worker takes over (`next`): keyed topics, a
+   * delivery that frees its key, a chain shorter than `HANDOFF_CHAIN`, not while stopping. No place
+   * is kept for the successor: the claims go on meanwhile (keeping places starved them and measured
+   * slower), so a successor may wait in the topic's buffer like a prefetched message.
+   */
+  private handoffs(batch: ReadonlyArray<{ delivery: Delivery; finished: Finished }>): {
+    settlements: Settlement[];
+    chains: Map<string, number>;
+  } {
+    const chains = new Map<string, number>();
+    const settlements = batch.map(({ delivery, finished }) => {
+      const s = finished.settlement;
+      const { reg, claimed } = delivery;
+      if (this.stopping !== undefined || s.kind === 'retry' || (s.kind === 'dead' && s.blockKey) || !delivery.started) return s;
+      if (reg.policy.ordering !== 'key' || claimed.key === null || delivery.chain >= HANDOFF_CHAIN) return s;
+      chains.set(`${claimed.topic}\u001f${claimed.key}`, delivery.chain + 1);
+      return { ...s, next: true };
+    });
+    return { settlements, chains };
   }
 
   /** Accounts for a batch of applied settlements: metrics, lost leases, wake-ups for promoted keys. */

@@ -24,6 +24,7 @@ export type {
   ClaimedMessage,
   ClaimRequest,
   ErrorRecord,
+  Handoff,
   Hold,
   InboxStore,
   Lease,

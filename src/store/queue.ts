@@ -103,7 +103,7 @@ export interface ClaimRequest {
  * `history` is the message's whole new attempt history (the claimed history plus this delivery's records).
  */
 export type Settlement =
-  | { readonly kind: 'done'; readonly lease: Lease }
+  | { readonly kind: 'done'; readonly lease: Lease; readonly next?: boolean }
   | {
       readonly kind: 'retry';
       readonly lease: Lease;
@@ -122,13 +122,27 @@ export type Settlement =
       /** Groups similar failures; see `errorSignature()` in `weir/queue`. */
       readonly signature: string;
       readonly history: readonly AttemptRecord[];
+      readonly next?: boolean;
     };
+
+/**
+ * Key hand-off: a `done` or `dead` settlement marked `next: true` that frees its key leases the key's
+ * next message to this worker at once (waiting → active, as a claim would) instead of making it ready
+ * for any claimer, provided it is due and neither its topic nor its key is held. The worker saves the
+ * claim's round trip and the store one row version per keyed message.
+ */
+export interface Handoff {
+  readonly workerId: string;
+  readonly leaseUntil: number;
+}
 
 export interface SettleOutcome {
   /** Per settlement, in order: false when the lease was lost (another worker owns the message now). */
   readonly ok: readonly boolean[];
   /** Topics in which a waiting message became ready (its predecessor finished). */
   readonly promoted: readonly string[];
+  /** With a hand-off: the successors leased to the worker (at most one per settlement marked `next`). */
+  readonly claimed?: readonly ClaimedMessage[];
 }
 
 /** Stop claiming a topic, or one key of it, until a time. */
@@ -211,8 +225,11 @@ export interface QueueStore {
   enqueue(tx: Transaction | undefined, messages: readonly NewMessage[], now: number): Awaitable<readonly string[]>;
   /** Leases up to `limit` due, ready messages of a topic (not held), oldest first. */
   claim(request: ClaimRequest): Promise<readonly ClaimedMessage[]>;
-  /** Applies settlements; a lease whose token no longer matches an active message is reported lost. */
-  settle(settlements: readonly Settlement[], now: number): Promise<SettleOutcome>;
+  /**
+   * Applies settlements; a lease whose token no longer matches an active message is reported lost.
+   * With `handoff`, settlements marked `next` lease their key's successor to that worker (see `Handoff`).
+   */
+  settle(settlements: readonly Settlement[], now: number, handoff?: Handoff): Promise<SettleOutcome>;
   /** Extends every lease the worker holds to `leaseUntil`; returns the leases it still holds. */
   renew(workerId: string, leaseUntil: number, now: number): Promise<readonly Lease[]>;
   /** The earliest time after `now` at which something may become claimable in these topics, or null. */

@@ -65,6 +65,69 @@ export function queueContract(ctx: ContractContext): void {
       expect((await s.queue.get('a3'))!.state).toBe('waiting');
     });
 
+    it('hands a freed key to the worker that asks: its next message is leased at once, not made ready', async () => {
+      const { store: s } = ctx;
+      await s.queue.enqueue(undefined, ['a1', 'a2', 'a3', 'b1', 'b2', 'c1', 'c2'].map((id) => message('t', id, { key: id[0]! })), T0);
+      const heads = await claim(s, 't');
+      expect(ids(heads)).toEqual(['a1', 'b1', 'c1']);
+      const [a1, b1, c1] = heads as [ClaimedMessage, ClaimedMessage, ClaimedMessage];
+      const handoff = { workerId: 'worker-b', leaseUntil: T0 + 5 + LEASE };
+      const out = await s.queue.settle(
+        [
+          { kind: 'done', lease: lease(a1), next: true },
+          { kind: 'dead', lease: lease(b1), blockKey: false, error, signature: 'sig', history: [record(b1, 'dead')], next: true },
+          { kind: 'done', lease: lease(c1) },
+        ],
+        T0 + 5,
+        handoff,
+      );
+      expect(out.ok).toEqual([true, true, true]);
+      // c was not asked for: its next message is ready for any claimer.
+      expect(out.promoted).toEqual(['t']);
+      expect(ids((out.claimed ?? []).toSorted((x, y) => x.seq - y.seq))).toEqual(['a2', 'b2']);
+      const a2 = out.claimed!.find((m) => m.id === 'a2')!;
+      expect(a2).toMatchObject({ state: 'active', attempts: 1, leaseUntil: T0 + 5 + LEASE, key: 'a', payload: { id: 'a2' }, history: [] });
+      expect(await s.queue.get('a2')).toMatchObject({ state: 'active', attempts: 1 });
+      expect((await s.queue.get('a3'))!.state).toBe('waiting');
+      // Only c2 is left for a claim; the handed-off lease is a real one (renewable, settleable, fenced).
+      expect(ids(await claim(s, 't'))).toEqual(['c2']);
+      expect(ids(await s.queue.renew('worker-b', T0 + 9 + LEASE, T0 + 9))).toEqual(expect.arrayContaining(['a2', 'b2']));
+      expect((await s.queue.settle([{ kind: 'done', lease: { id: 'a2', token: a2.token - 1 } }], T0 + 10)).ok).toEqual([false]);
+      expect((await s.queue.settle([{ kind: 'done', lease: lease(a2) }], T0 + 10)).ok).toEqual([true]);
+      expect((await s.queue.get('a3'))!.state).toBe('ready');
+    });
+
+    it('does not hand off a successor that is held, not due yet, or behind a blocked key', async () => {
+      const { store: s } = ctx;
+      await s.queue.enqueue(undefined, [
+        ...['h1', 'h2'].map((id) => message('t', id, { key: 'h' })),
+        message('t', 'l1', { key: 'l' }),
+        message('t', 'l2', { key: 'l', runAt: T0 + 60_000 }),
+        ...['x1', 'x2'].map((id) => message('t', id, { key: 'x' })),
+        ...['p1', 'p2'].map((id) => message('paused', id, { key: 'p' })),
+      ], T0);
+      const [h1, l1, x1] = (await claim(s, 't')) as [ClaimedMessage, ClaimedMessage, ClaimedMessage];
+      const [p1] = (await claim(s, 'paused')) as [ClaimedMessage];
+      await s.queue.hold({ topic: 't', key: 'h', until: T0 + 1000, reason: 'test' });
+      await s.queue.hold({ topic: 'paused', key: null, until: T0 + 1000, reason: 'test' });
+      const out = await s.queue.settle(
+        [
+          { kind: 'done', lease: lease(h1), next: true },
+          { kind: 'done', lease: lease(l1), next: true },
+          { kind: 'dead', lease: lease(x1), blockKey: true, error, signature: 'sig', history: [], next: true },
+          { kind: 'done', lease: lease(p1), next: true },
+        ],
+        T0,
+        { workerId: 'worker-b', leaseUntil: T0 + LEASE },
+      );
+      expect(out).toMatchObject({ ok: [true, true, true, true], claimed: [] });
+      expect(out.promoted.toSorted()).toEqual(['paused', 't']);
+      expect((await s.queue.get('h2'))!.state).toBe('ready');
+      expect((await s.queue.get('l2'))!.state).toBe('ready');
+      expect((await s.queue.get('x2'))!.state).toBe('waiting');
+      expect((await s.queue.get('p2'))!.state).toBe('ready');
+    });
+
     it('moves a key on after a dead letter, but not after a blocked one', async () => {
       const { store: s } = ctx;
       await s.queue.enqueue(undefined, ['1', '2', '3'].map((n) => message('t', `a${n}`, { key: 'a' })), T0);

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { HANDOFF_CHAIN } from '../../src/queue/worker.js';
 import { sqliteQueue, waitFor } from './harness.js';
 
 type Harness = Awaited<ReturnType<typeof sqliteQueue>>;
@@ -56,6 +57,25 @@ describe('queue: per-key order (SQLite)', () => {
     for (let i = 0; i < 5; i++) await h.queue.enqueue('t', `ok${i}`, { key: `k${i}` });
     await waitFor(() => done.length === 5, h.clock);
     expect((await h.queue.stats())[0]).toMatchObject({ scheduled: 1, waiting: 1, done: 5 });
+  });
+
+  it('hands a key to the worker that finished its message, at most HANDOFF_CHAIN times in a row', async () => {
+    h = await sqliteQueue();
+    const order: string[] = [];
+    // b1 is older than a2…a40: without hand-offs it runs second; with unbounded hand-offs, last.
+    await h.queue.enqueueMany([
+      { topic: 't', payload: 'a1', key: 'a' },
+      { topic: 't', payload: 'b1', key: 'b' },
+      ...Array.from({ length: 39 }, (_, i) => ({ topic: 't', payload: `a${i + 2}`, key: 'a' })),
+    ]);
+    await h.queue.handle('t', (m) => void order.push(m.payload as string), { concurrency: 1 });
+    await waitFor(() => order.length === 41, h.clock);
+    expect(order.filter((p) => p.startsWith('a'))).toEqual(Array.from({ length: 40 }, (_, i) => `a${i + 1}`));
+    const b = order.indexOf('b1');
+    expect(b).toBeGreaterThan(1);
+    expect(b).toBeLessThanOrEqual(HANDOFF_CHAIN + 1);
+    await waitFor(async () => (await h!.queue.stats())[0]?.done === 41, h.clock);
+    expect((await h.queue.stats())[0]).toMatchObject({ active: 0, waiting: 0, ready: 0 });
   });
 
   it("with ordering 'none', runs messages of one key in parallel", async () => {

@@ -400,5 +400,83 @@ BEGIN
 END $fn$;
 `,
     },
+    {
+      version: 5,
+      name: 'queue settle hands a freed key to the worker that freed it',
+      sql: `
+-- Key hand-off (see Handoff in store/queue.ts): settle() of version 4 plus p_worker/p_lease_until. A
+-- done or dead (not blocking) settlement marked "next" that frees its key leases the key's next
+-- message to p_worker in the promotion's own UPDATE (waiting -> active, counted as a delivery, as a
+-- claim does) when it is due and neither its topic nor its key is held; otherwise it becomes ready
+-- as before. Handed-off rows come back in "claimed" (one jsonb row each, the message's columns).
+CREATE FUNCTION ${s}.settle(p_batch jsonb, p_now bigint, p_worker text, p_lease_until bigint)
+RETURNS TABLE (ord bigint, promoted text, claimed jsonb) LANGUAGE plpgsql AS $fn$
+DECLARE r record; v_ids text[]; v_topics text[] := '{}'; v_keys text[] := '{}'; v_next boolean[] := '{}';
+  v_promoted text[] := '{}'; v_wake text[] := '{}';
+BEGIN
+  SELECT array_agg(e->>'id') INTO v_ids FROM jsonb_array_elements(p_batch) AS e;
+  FOR r IN
+    WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
+      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
+    UPDATE ${s}.messages x SET
+      state = CASE b.kind WHEN 'done' THEN 'done' WHEN 'retry' THEN 'ready' ELSE CASE WHEN b.block THEN 'blocked' ELSE 'dead' END END,
+      finished_at = CASE WHEN b.kind = 'retry' THEN x.finished_at ELSE p_now END,
+      run_at = CASE WHEN b.kind = 'retry' THEN (b.m->>'run_at')::bigint ELSE x.run_at END,
+      attempts = x.attempts - COALESCE((b.m->>'refund')::int, 0),
+      lease_owner = NULL, lease_until = NULL,
+      history = CASE WHEN b.kind = 'done' THEN x.history ELSE b.m->'history' END,
+      error = CASE WHEN b.kind = 'done' THEN x.error ELSE NULLIF(b.m->'error', 'null'::jsonb) END,
+      error_code = CASE WHEN b.kind = 'done' THEN x.error_code ELSE b.m->>'code' END,
+      error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
+      signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
+    FROM b
+    WHERE x.id = ANY (v_ids) AND x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint
+      AND x.state >= 'active' AND x.state <= 'active'
+    RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved,
+      p_worker IS NOT NULL AND COALESCE((b.m->>'next')::boolean, false) AS handoff
+  LOOP
+    ord := r.n; promoted := NULL; claimed := NULL; RETURN NEXT;
+    IF r.moved IS NOT NULL THEN
+      v_topics := v_topics || r.topic; v_keys := v_keys || r.moved; v_next := v_next || r.handoff;
+    END IF;
+  END LOOP;
+  IF cardinality(v_keys) = 0 THEN RETURN; END IF;
+  PERFORM ${lock('z.t', 'z.k')} FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k) ORDER BY 1, 2) z;
+  FOR r IN
+    -- The key's first occupied entry decides and finds, as in version 4.
+    UPDATE ${s}.messages m SET
+      state = CASE WHEN g.give THEN 'active' ELSE 'ready' END,
+      attempts = m.attempts + CASE WHEN g.give THEN 1 ELSE 0 END,
+      lease_token = m.lease_token + CASE WHEN g.give THEN 1 ELSE 0 END,
+      lease_owner = CASE WHEN g.give THEN p_worker END,
+      lease_until = CASE WHEN g.give THEN p_lease_until END
+    FROM (
+      -- OFFSET 0 keeps this subquery whole, so "give" is computed once per key, not once per use.
+      SELECT h.id, u.n AND h.run_at <= p_now AND NOT EXISTS (SELECT 1 FROM ${s}.holds o
+        WHERE o.topic = u.t AND o.key IN ('', u.k) AND o.until > p_now) AS give
+      FROM (SELECT u.t, u.k, bool_or(u.n) AS n FROM unnest(v_topics, v_keys, v_next) AS u(t, k, n) GROUP BY u.t, u.k) u
+      CROSS JOIN LATERAL (SELECT w.id, w.state, w.run_at FROM ${s}.messages w
+        WHERE w.topic = u.t AND w.key = u.k AND w.key IS NOT NULL AND w.${occupied}
+        ORDER BY w.state, w.seq LIMIT 1) h
+      WHERE h.state = 'waiting'
+      OFFSET 0) g
+    WHERE m.id = g.id AND m.state = 'waiting'
+    RETURNING m.*, g.give
+  LOOP
+    IF r.give THEN
+      ord := NULL; promoted := NULL; claimed := to_jsonb(r); RETURN NEXT;
+      CONTINUE;
+    END IF;
+    IF NOT (r.topic = ANY (v_promoted)) THEN
+      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; claimed := NULL; RETURN NEXT;
+    END IF;
+    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
+      v_wake := v_wake || r.topic;
+      PERFORM pg_notify('${channel}', r.topic);
+    END IF;
+  END LOOP;
+END $fn$;
+`,
+    },
   ]);
 }

@@ -27,7 +27,7 @@ FROM next WHERE m.id = next.id
 RETURNING m.id, m.seq, m.topic, m.key, m.payload, m.headers, m.state, m.run_at, m.created_at, m.attempts, m.history,
   m.error, m.finished_at, m.replays, m.lease_token, m.lease_until`,
 
-    settle: `SELECT ord, promoted FROM ${s}.settle($1::jsonb, $2)`,
+    settle: `SELECT ord, promoted, claimed FROM ${s}.settle($1::jsonb, $2, $3, $4)`,
 
     renew: `
 UPDATE ${s}.messages SET lease_until = $2

@@ -2,6 +2,7 @@ import type { Disposable } from '../../internal/events.js';
 import type {
   ClaimedMessage,
   ClaimRequest,
+  Handoff,
   Hold,
   InboxStore,
   Lease,
@@ -52,10 +53,10 @@ export class PostgresQueueStore implements QueueStore, InboxStore {
     return rows.map(claimedRow).toSorted((a, b) => a.runAt - b.runAt || a.seq - b.seq);
   }
 
-  async settle(settlements: readonly Settlement[], now: number): Promise<SettleOutcome> {
-    if (settlements.length === 0) return { ok: [], promoted: [] };
+  async settle(settlements: readonly Settlement[], now: number, handoff?: Handoff): Promise<SettleOutcome> {
+    if (settlements.length === 0) return handoff === undefined ? { ok: [], promoted: [] } : { ok: [], promoted: [], claimed: [] };
     const batch = settlements.map((s) => {
-      const base = { kind: s.kind, id: s.lease.id, token: s.lease.token };
+      const base = { kind: s.kind, id: s.lease.id, token: s.lease.token, ...(s.kind !== 'retry' && s.next === true ? { next: true } : {}) };
       if (s.kind === 'done') return base;
       const e = errorColumns(s.error);
       const error = { error: s.error, code: e.code, message: e.message, history: s.history };
@@ -63,14 +64,17 @@ export class PostgresQueueStore implements QueueStore, InboxStore {
         ? { ...base, ...error, run_at: s.runAt, refund: s.refund ? 1 : 0 }
         : { ...base, ...error, signature: s.signature, block_key: s.blockKey };
     });
-    const rows = await this.c.query(this.q.settle, [JSON.stringify(batch), now], undefined, true);
+    const params = [JSON.stringify(batch), now, handoff?.workerId ?? null, handoff?.leaseUntil ?? null];
+    const rows = await this.c.query(this.q.settle, params, undefined, true);
     const ok = settlements.map(() => false);
     const promoted: string[] = [];
+    const claimed: ClaimedMessage[] = [];
     for (const r of rows) {
       if (r.ord !== null) ok[num(r.ord) - 1] = true;
-      else promoted.push(r.promoted as string);
+      else if (r.promoted !== null) promoted.push(r.promoted as string);
+      else claimed.push(claimedRow(r.claimed as Record<string, unknown>));
     }
-    return { ok, promoted };
+    return handoff === undefined ? { ok, promoted } : { ok, promoted, claimed };
   }
 
   async renew(workerId: string, leaseUntil: number): Promise<readonly Lease[]> {

@@ -62,17 +62,28 @@ SET state = @state, finished_at = @now, lease_owner = NULL, lease_until = NULL,
 WHERE id = @id AND lease_token = @token AND state = 'active'
 RETURNING topic, key`;
 
-/** Makes the oldest waiting message of a key ready, if nothing else occupies the key. */
-export const PROMOTE = `
-UPDATE weir_messages SET state = 'ready'
-WHERE seq = (
+const KEY_HEAD = `seq = (
   SELECT seq FROM weir_messages
   WHERE topic = @topic AND key = @key AND ${OCCUPIED} AND state = 'waiting'
   ORDER BY seq LIMIT 1)
 AND NOT EXISTS (
   SELECT 1 FROM weir_messages
-  WHERE topic = @topic AND key = @key AND ${OCCUPIED} AND state IN ('ready', 'active', 'blocked'))
+  WHERE topic = @topic AND key = @key AND ${OCCUPIED} AND state IN ('ready', 'active', 'blocked'))`;
+
+/** Makes the oldest waiting message of a key ready, if nothing else occupies the key. */
+export const PROMOTE = `
+UPDATE weir_messages SET state = 'ready'
+WHERE ${KEY_HEAD}
 RETURNING topic`;
+
+/** Key hand-off: leases that message to the worker instead, if it is due and neither topic nor key is held. */
+export const HANDOFF = `
+UPDATE weir_messages
+SET state = 'active', attempts = attempts + 1, lease_token = lease_token + 1, lease_owner = @worker, lease_until = @until
+WHERE ${KEY_HEAD}
+AND run_at <= @now
+AND NOT EXISTS (SELECT 1 FROM weir_holds h WHERE h.topic = @topic AND h.key IN ('', @key) AND h.until > @now)
+RETURNING *`;
 
 export const RENEW = `
 UPDATE weir_messages SET lease_until = @until

@@ -2,6 +2,7 @@ import type { Disposable } from '../../internal/events.js';
 import type {
   ClaimedMessage,
   ClaimRequest,
+  Handoff,
   Hold,
   InboxStore,
   Lease,
@@ -69,23 +70,30 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
     return rows.map(claimedRow).toSorted((a, b) => a.runAt - b.runAt || a.seq - b.seq);
   }
 
-  async settle(settlements: readonly Settlement[], now: number): Promise<SettleOutcome> {
-    return this.c.relaxed(() => this.settleAll(settlements, now));
+  async settle(settlements: readonly Settlement[], now: number, handoff?: Handoff): Promise<SettleOutcome> {
+    return this.c.relaxed(() => this.settleAll(settlements, now, handoff));
   }
 
-  private settleAll(settlements: readonly Settlement[], now: number): SettleOutcome {
+  private settleAll(settlements: readonly Settlement[], now: number, handoff: Handoff | undefined): SettleOutcome {
     return this.c.tx(() => {
       const ok: boolean[] = [];
       const promoted = new Set<string>();
+      const claimed: ClaimedMessage[] = [];
       for (const s of settlements) {
         const row = this.settleOne(s, now);
         ok.push(row !== undefined);
         if (row === undefined || row.key === null) continue;
-        const moved = s.kind === 'done' || (s.kind === 'dead' && !s.blockKey);
-        if (moved && this.c.stmt(sql.PROMOTE).get({ topic: row.topic, key: row.key }) !== undefined) promoted.add(row.topic);
+        if (s.kind === 'retry' || (s.kind === 'dead' && s.blockKey)) continue;
+        const head = { topic: row.topic, key: row.key };
+        const given =
+          handoff !== undefined && s.next === true
+            ? (this.c.stmt(sql.HANDOFF).get({ ...head, now, worker: handoff.workerId, until: handoff.leaseUntil }) as Row | undefined)
+            : undefined;
+        if (given !== undefined) claimed.push(claimedRow(given));
+        else if (this.c.stmt(sql.PROMOTE).get(head) !== undefined) promoted.add(row.topic);
       }
       for (const topic of promoted) this.c.wakeAfterCommit(topic);
-      return { ok, promoted: [...promoted] };
+      return handoff === undefined ? { ok, promoted: [...promoted] } : { ok, promoted: [...promoted], claimed };
     });
   }
 
