@@ -81,7 +81,7 @@ export function weir(
   schema: string,
   settings: string,
   options: { durability?: 'full' | 'normal' } = {},
-  handleOptions: { prefetch?: number } = {},
+  handleOptions: { prefetch?: number | 'auto' } = {},
 ): System {
   let store: Store | undefined;
   let producer: Queue | undefined;

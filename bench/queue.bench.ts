@@ -112,9 +112,9 @@ function systems(url: string | undefined, redis: boolean): System[] {
   ];
   if (url !== undefined) {
     list.push(
-      weir('weir postgres', 'postgres', url, `bench_weir_${tag}`, `schema bench_weir_${tag}, pool 10 + 1 LISTEN connection`),
-      // Like graphile-worker's local queue: messages claimed ahead of free slots (an opt-in of handle()).
-      weir('weir postgres (prefetch 10)', 'postgres', url, `bench_weirp_${tag}`, `schema bench_weirp_${tag}, pool 10 + 1 LISTEN connection, prefetch: 10`, {}, { prefetch: CONCURRENCY }),
+      weir('weir postgres', 'postgres', url, `bench_weir_${tag}`, `schema bench_weir_${tag}, pool 10 + 1 LISTEN connection, prefetch 'auto' (the default: measured, at most concurrency)`),
+      // Without claiming ahead: every claim takes free slots only.
+      weir('weir postgres (prefetch 0)', 'postgres', url, `bench_weirp_${tag}`, `schema bench_weirp_${tag}, pool 10 + 1 LISTEN connection, prefetch: 0`, {}, { prefetch: 0 }),
       // ≤ 10 messages in handlers: 1 worker × 10 drains fastest (10 × 1 and 2 × 5 measured slower).
       pgBoss('pg-boss', url, `bench_pgboss_${tag}`, { workers: 1, batchSize: CONCURRENCY, notify: true, metrics: ['enqueue', 'drain', 'keyed', 'latency'] }),
       pgBoss('pg-boss (polling only)', url, `bench_pgboss_${tag}`, { workers: 1, batchSize: CONCURRENCY, notify: false, metrics: ['latency'], latencySamples: 30 }),
@@ -343,7 +343,7 @@ function targets(ctx: BenchContext, list: readonly System[], results: Map<string
   ctx.log('### Targets');
   const pgAnchors = list.filter((s) => s.backend === 'postgres' && !s.name.startsWith('weir') && s.metrics.includes('drain') && s.unequal !== true);
   const best = pgAnchors.map((s) => ({ name: s.name, rate: drainOf(s.name) })).toSorted((a, b) => b.rate - a.rate)[0];
-  for (const name of ['weir postgres', 'weir postgres (prefetch 10)']) {
+  for (const name of ['weir postgres', 'weir postgres (prefetch 0)']) {
     const weirPg = results.get(name);
     if (weirPg === undefined || best === undefined) continue;
     const ratio = median(weirPg.drain) / best.rate;

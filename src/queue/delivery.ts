@@ -19,6 +19,8 @@ export interface Registration {
   inflight: number;
   /** Claimed ahead of free slots (`prefetch`), in claim order, not started yet. */
   readonly buffer: Delivery[];
+  /** How far ahead the fetcher claims now (`prefetch`, or its measured value with `'auto'`). */
+  readonly pace: Pace;
   registered: boolean;
   /** Something may be claimable: claim on the next pass. */
   dirty: boolean;
@@ -26,6 +28,46 @@ export interface Registration {
   backlog: boolean;
   readonly whenRegistered: Promise<void>;
   markRegistered(): void;
+}
+
+const PACE_ALPHA = 0.3;
+
+/**
+ * `prefetch: 'auto'`: the slots' finish rate (EWMA per claim interval) times the claim's round trip
+ * (EWMA), rounded, at most `concurrency` — the messages the slots would finish while a claim is on
+ * its way (a bandwidth-delay product). Idle gaps lower the rate, so a quiet topic claims only free
+ * slots. Measured on the queue's clock: under a fake clock the round trip is 0 and so is the prefetch.
+ * @internal
+ */
+export class Pace {
+  /** Messages to claim beyond the free slots now. */
+  ahead: number;
+  private finished = 0;
+  private lastStart: number | undefined = undefined;
+  private rate = 0;
+  private rtt = 0;
+
+  constructor(private readonly policy: TopicPolicy) {
+    this.ahead = policy.prefetch === 'auto' ? 0 : policy.prefetch;
+  }
+
+  /** A delivery of the topic finished. */
+  onFinish(): void {
+    this.finished++;
+  }
+
+  /** A claim went out at `start` and came back at `end`. */
+  onClaim(start: number, end: number): void {
+    if (this.policy.prefetch !== 'auto') return;
+    if (this.lastStart !== undefined && start > this.lastStart) {
+      this.rate += PACE_ALPHA * (this.finished / (start - this.lastStart) - this.rate);
+      this.finished = 0;
+      this.lastStart = start;
+    }
+    this.lastStart ??= start;
+    this.rtt += PACE_ALPHA * (end - start - this.rtt);
+    this.ahead = Math.min(this.policy.concurrency, Math.round(this.rate * this.rtt));
+  }
 }
 
 /** What a delivery needs from its worker. @internal */

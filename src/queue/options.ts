@@ -89,7 +89,7 @@ export interface ResolvedHandleOptions {
 /** Validates and merges `handle()` options once. @throws InvalidOptionError naming the option. */
 export function resolveHandleOptions(topic: string, o: HandleOptions, leaseMs: number): ResolvedHandleOptions {
   const concurrency = integer(o.concurrency ?? HANDLE_DEFAULTS.concurrency, 'concurrency', 1, 10_000);
-  const prefetch = integer(o.prefetch ?? 0, 'prefetch', 0, 10_000);
+  const prefetch = o.prefetch === undefined || o.prefetch === 'auto' ? 'auto' : prefetchCount(o.prefetch);
   const r: RetryOptions = o.retry ?? {};
   const steps = r.schedule ?? HANDLE_DEFAULTS.retry.schedule;
   if (!Array.isArray(steps)) throw new InvalidOptionError('retry.schedule', 'an array of durations', steps);
@@ -103,7 +103,7 @@ export function resolveHandleOptions(topic: string, o: HandleOptions, leaseMs: n
     concurrency,
     ordering: oneOf(o.ordering ?? HANDLE_DEFAULTS.ordering, 'ordering', ['key', 'none'] as const),
     onExhausted: oneOf(o.onExhausted ?? HANDLE_DEFAULTS.onExhausted, 'onExhausted', ['dead-letter', 'block-key'] as const),
-    batchSize: integer(o.batchSize ?? Math.min(10_000, concurrency + prefetch), 'batchSize', 1, 10_000),
+    batchSize: integer(o.batchSize ?? Math.min(10_000, concurrency + (prefetch === 'auto' ? concurrency : prefetch)), 'batchSize', 1, 10_000),
     prefetch,
     timeoutMs: o.timeoutMs === undefined ? null : integer(o.timeoutMs, 'timeoutMs', 1),
     holdOnRateLimit: hold,
@@ -118,6 +118,13 @@ export function resolveHandleOptions(topic: string, o: HandleOptions, leaseMs: n
   };
   const classify = r.classify === undefined ? classifyError : fn<(e: unknown) => ReturnType<typeof classifyError>>(r.classify, 'retry.classify');
   return { policy, classify };
+}
+
+function prefetchCount(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 10_000) {
+    throw new InvalidOptionError('prefetch', "'auto' or an integer from 0 to 10000", value);
+  }
+  return value;
 }
 
 /** Checks a topic name. @throws InvalidOptionError naming `option`. */

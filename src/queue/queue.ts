@@ -8,7 +8,7 @@ import type { Hold, NewMessage, ScheduleRecord, TopicStats } from '../store/queu
 import type { Awaitable, PgTransaction, SqliteTransaction, Store, Transaction } from '../store/types.js';
 import { nextCronTime } from './cron.js';
 import { DeadLetters } from './dead-letters.js';
-import type { Registration } from './delivery.js';
+import { Pace, type Registration } from './delivery.js';
 import { type ResolvedQueueOptions, resolveHandleOptions, resolveQueueOptions, topicName } from './options.js';
 import type { EnqueueItem, EnqueueOptions, Handler, HandleOptions, QueueErrorEvent, QueueOptions, QueueTracing, TopicPolicy } from './types.js';
 import { Worker } from './worker.js';
@@ -215,6 +215,7 @@ export class Queue {
       classify,
       inflight: 0,
       buffer: [],
+      pace: new Pace(policy),
       registered: false,
       dirty: true,
       backlog: false,

@@ -97,16 +97,18 @@ export interface HandleOptions {
   retry?: RetryOptions;
   /** Budget of one invocation, in ms: `ctx.signal` aborts and the attempt fails with `WEIR_TIMEOUT`. Default none. */
   timeoutMs?: number;
-  /** At most this many messages per claim. Default `concurrency + prefetch`. */
+  /** At most this many messages per claim. Default `concurrency + prefetch` (`2 × concurrency` with `'auto'`). */
   batchSize?: number;
   /**
    * Messages claimed ahead of free slots and kept leased in this process (their leases are renewed
    * with the others) until a slot frees, so a finished handler's slot is refilled without waiting for
-   * a claim. Default 0. Prefetched messages are released (the delivery refunded) at `stop()`, and when
-   * this process holds or pauses their topic or key; a hold set by another process does not reach
-   * messages already prefetched here.
+   * a claim. Prefetched messages are released (the delivery refunded) at `stop()`, and when this
+   * process holds or pauses their topic or key; a hold set by another process does not reach messages
+   * already prefetched here. Default `'auto'`: as many as the topic's slots finish during one claim
+   * round trip (measured on the queue's clock), at most `concurrency` — none for slow handlers, up to
+   * a second batch for fast ones. `0` turns it off.
    */
-  prefetch?: number;
+  prefetch?: number | 'auto';
   /** On a `rate_limited` failure, hold the whole topic or the key for its `retryAfterMs`. Default false. */
   holdOnRateLimit?: 'topic' | 'key' | false;
 }
@@ -118,8 +120,8 @@ export interface TopicPolicy {
   readonly ordering: 'key' | 'none';
   readonly onExhausted: 'dead-letter' | 'block-key';
   readonly batchSize: number;
-  /** Messages claimed ahead of free slots (0: none). */
-  readonly prefetch: number;
+  /** Messages claimed ahead of free slots (0: none; `'auto'`: measured, at most `concurrency`). */
+  readonly prefetch: number | 'auto';
   readonly timeoutMs: number | null;
   readonly holdOnRateLimit: 'topic' | 'key' | false;
   readonly leaseMs: number;

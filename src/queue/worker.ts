@@ -195,13 +195,16 @@ export class Worker implements DeliveryHost {
     // finished deliveries whose leases this process keeps renewing.
     if (this.pending.length >= MAX_UNSETTLED) return;
     for (const { reg, limit } of await this.claimable()) {
-      this.accept(reg, limit, await this.store.queue.claim({ topic: reg.topic, limit, workerId, leaseMs, now: clock.now() }));
+      const now = clock.now();
+      const claimed = await this.store.queue.claim({ topic: reg.topic, limit, workerId, leaseMs, now });
+      reg.pace.onClaim(now, clock.now());
+      this.accept(reg, limit, claimed);
     }
   }
 
   /** Free slots plus free prefetch places. */
   private room(reg: Registration): number {
-    return reg.policy.concurrency + reg.policy.prefetch - reg.inflight - reg.buffer.length;
+    return reg.policy.concurrency + reg.pace.ahead - reg.inflight - reg.buffer.length;
   }
 
   /** Claimed messages join their topic's buffer, and start as far as slots are free. */
@@ -275,6 +278,7 @@ export class Worker implements DeliveryHost {
   private finish(delivery: Delivery, finished: Finished | null): void {
     delivery.finished = true;
     delivery.reg.inflight--;
+    delivery.reg.pace.onFinish();
     this.startBuffered(delivery.reg);
     if (this.onDrained !== undefined && this.inFlight === 0) this.onDrained();
     if (finished === null || delivery.abandoned) {

@@ -14,8 +14,8 @@ import { chaosMessages, killUntil, orderViolations, PgProxy, until, WorkerFleet 
  * Crash tests with real processes: workers are SIGKILLed at random instants while keyed messages
  * flow; afterwards every message has exactly one effect (a unique constraint would reject a second
  * one, and the count shows none is missing), and per-key order was never violated.
- * WEIR_CHAOS_MESSAGES sets the size (default 10,000 = 100 keys x 100); WEIR_CHAOS_PREFETCH=n gives
- * the workers `prefetch: n`.
+ * WEIR_CHAOS_MESSAGES sets the size (default 10,000 = 100 keys x 100); the workers run with the
+ * default `prefetch: 'auto'`, WEIR_CHAOS_PREFETCH=n gives them `prefetch: n`.
  *
  * The PostgreSQL run cuts every connection through a proxy and refuses new ones for 3 s, which is a
  * server restart as clients see it, without disturbing anyone else on a shared server. With

@@ -44,8 +44,9 @@ async function postgresHandler(m: Message): Promise<void> {
 
 await queue.handle('chaos', store.capabilities.dialect === 'sqlite' ? sqliteHandler : postgresHandler, {
   concurrency: 8,
-  // WEIR_CHAOS_PREFETCH=n: also claim n messages ahead of free slots (they die with the process too).
-  prefetch: Number(process.env.WEIR_CHAOS_PREFETCH ?? 0),
+  // The default 'auto' claims ahead of free slots as the pace allows (those messages die with the
+  // process too); WEIR_CHAOS_PREFETCH=n fixes it at n.
+  prefetch: process.env.WEIR_CHAOS_PREFETCH === undefined ? 'auto' : Number(process.env.WEIR_CHAOS_PREFETCH),
   // Crashes and outages cost deliveries; a long schedule of short steps keeps every message alive.
   retry: { immediate: 1, schedule: Array.from({ length: 40 }, () => '100ms'), jitter: 0 },
 });

@@ -56,6 +56,8 @@ describe('queue: per-key order (SQLite)', () => {
     await h.queue.enqueue('t', 's2', { key: 'stuck' });
     for (let i = 0; i < 5; i++) await h.queue.enqueue('t', `ok${i}`, { key: `k${i}` });
     await waitFor(() => done.length === 5, h.clock);
+    // The last handler has returned; its settle may still be on its way.
+    await waitFor(async () => (await h!.queue.stats())[0]?.done === 5, h.clock);
     expect((await h.queue.stats())[0]).toMatchObject({ scheduled: 1, waiting: 1, done: 5 });
   });
 

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Queue } from '../../src/queue/index.js';
 import type { SqliteStore } from '../../src/store/sqlite/index.js';
+import { Pace } from '../../src/queue/delivery.js';
+import { resolveHandleOptions } from '../../src/queue/options.js';
 import { sqliteQueue, waitFor } from './harness.js';
 
 const states = async (store: SqliteStore, ids: readonly string[]) =>
@@ -116,9 +118,69 @@ describe('queue: prefetch (SQLite, fake clock)', () => {
     expect(started).toEqual([a1, b1, c1]);
   });
 
-  it('rejects a negative or fractional prefetch', async () => {
+  it("rejects a negative or fractional prefetch, or a word other than 'auto'", async () => {
     const { queue } = await setup();
     expect(() => queue.handle('t', () => undefined, { prefetch: -1 })).toThrow(expect.objectContaining({ code: 'WEIR_INVALID_OPTION', option: 'prefetch' }));
     expect(() => queue.handle('u', () => undefined, { prefetch: 1.5 })).toThrow(expect.objectContaining({ option: 'prefetch' }));
+    const word = (): unknown => queue.handle('v', () => undefined, { prefetch: 'fast' as unknown as 'auto' });
+    expect(word).toThrow(expect.objectContaining({ option: 'prefetch', message: expect.stringContaining("'auto' or an integer") }));
+  });
+
+  it("with the default 'auto' and a fake clock (round trips take no time) claims only free slots", async () => {
+    const { store, clock, queue } = await setup();
+    const ids = await enqueueAll(queue, 4);
+    const g = gated();
+    await queue.handle('t', g.handler, { concurrency: 2, ordering: 'none' });
+    await waitFor(() => g.started.length === 2, clock);
+    expect((await states(store, ids)).map((s) => s.state)).toEqual(['active', 'active', 'ready', 'ready']);
+    for (const id of ids) g.release(id);
+  });
+});
+
+/** `prefetch: 'auto'`: finish rate × claim round trip, at most `concurrency`. */
+describe('queue: prefetch pace', () => {
+  const policy = (prefetch: number | 'auto', concurrency = 10) => resolveHandleOptions('t', { prefetch, concurrency }, 30_000).policy;
+
+  it('keeps a fixed prefetch as given', () => {
+    const pace = new Pace(policy(3));
+    pace.onClaim(0, 5);
+    expect(pace.ahead).toBe(3);
+    expect(policy(3).batchSize).toBe(13);
+    expect(policy('auto').batchSize).toBe(20);
+  });
+
+  it('claims a second batch ahead for fast handlers, capped at concurrency', () => {
+    const pace = new Pace(policy('auto'));
+    expect(pace.ahead).toBe(0);
+    // Every claim takes 2 ms and its 10 messages finish at once: 5 per ms × 2 ms → 10 ahead.
+    for (let t = 0; t < 40; t += 2) {
+      pace.onClaim(t, t + 2);
+      for (let i = 0; i < 10; i++) pace.onFinish();
+    }
+    expect(pace.ahead).toBe(10);
+    for (let t = 40; t < 80; t += 2) {
+      pace.onClaim(t, t + 2);
+      for (let i = 0; i < 40; i++) pace.onFinish();
+    }
+    expect(pace.ahead).toBe(10);
+  });
+
+  it('claims nothing ahead for slow handlers, nor after a quiet spell', () => {
+    const slow = new Pace(policy('auto'));
+    // 10 slots, 50 ms handlers: 0.2 finishes per ms × 1 ms round trip.
+    for (let t = 0; t < 1000; t += 50) {
+      slow.onClaim(t, t + 1);
+      for (let i = 0; i < 10; i++) slow.onFinish();
+    }
+    expect(slow.ahead).toBe(0);
+    const fast = new Pace(policy('auto', 4));
+    for (let t = 0; t < 20; t += 1) {
+      fast.onClaim(t, t + 1);
+      for (let i = 0; i < 8; i++) fast.onFinish();
+    }
+    expect(fast.ahead).toBe(4);
+    // A quiet spell (claims find nothing to finish): the rate decays, and so does the prefetch.
+    for (let t = 60_000; t < 60_020; t += 2) fast.onClaim(t, t + 1);
+    expect(fast.ahead).toBe(0);
   });
 });
