@@ -137,10 +137,10 @@ describe('queue: prefetch (SQLite, fake clock)', () => {
   });
 });
 
+const policy = (prefetch: number | 'auto', concurrency = 10) => resolveHandleOptions('t', { prefetch, concurrency }, 30_000).policy;
+
 /** `prefetch: 'auto'`: finish rate × claim round trip, at most `concurrency`. */
 describe('queue: prefetch pace', () => {
-  const policy = (prefetch: number | 'auto', concurrency = 10) => resolveHandleOptions('t', { prefetch, concurrency }, 30_000).policy;
-
   it('keeps a fixed prefetch as given', () => {
     const pace = new Pace(policy(3));
     pace.onClaim(0, 5);
