@@ -15,6 +15,26 @@ export function migrations(schema: string): readonly Migration[] {
   const channel = `weir_${schema}`;
   const lock = (t: string, k: string): string => `pg_advisory_xact_lock(${ns}, hashtext(${t} || chr(31) || ${k}))`;
   const occupied = `state IN ('ready', 'waiting', 'active', 'blocked')`;
+  /** Inside a promotion loop over rows r: one NOTIFY per topic whose promoted message is due. */
+  const wakeOnce = `    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
+      v_wake := v_wake || r.topic;
+      PERFORM pg_notify('${channel}', r.topic);
+    END IF;`;
+  /** settle()'s first statement without its WHERE (versions 1, 4, 5): the batch's settlements applied to their rows. */
+  const settleBatch = `    WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
+      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
+    UPDATE ${s}.messages x SET
+      state = CASE b.kind WHEN 'done' THEN 'done' WHEN 'retry' THEN 'ready' ELSE CASE WHEN b.block THEN 'blocked' ELSE 'dead' END END,
+      finished_at = CASE WHEN b.kind = 'retry' THEN x.finished_at ELSE p_now END,
+      run_at = CASE WHEN b.kind = 'retry' THEN (b.m->>'run_at')::bigint ELSE x.run_at END,
+      attempts = x.attempts - COALESCE((b.m->>'refund')::int, 0),
+      lease_owner = NULL, lease_until = NULL,
+      history = CASE WHEN b.kind = 'done' THEN x.history ELSE b.m->'history' END,
+      error = CASE WHEN b.kind = 'done' THEN x.error ELSE NULLIF(b.m->'error', 'null'::jsonb) END,
+      error_code = CASE WHEN b.kind = 'done' THEN x.error_code ELSE b.m->>'code' END,
+      error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
+      signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
+    FROM b`;
   return checkMigrations([
     {
       version: 1,
@@ -135,20 +155,7 @@ CREATE FUNCTION ${s}.settle(p_batch jsonb, p_now bigint) RETURNS TABLE (ord bigi
 DECLARE r record; v_topics text[] := '{}'; v_keys text[] := '{}'; v_promoted text[] := '{}'; v_wake text[] := '{}';
 BEGIN
   FOR r IN
-    WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
-      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
-    UPDATE ${s}.messages x SET
-      state = CASE b.kind WHEN 'done' THEN 'done' WHEN 'retry' THEN 'ready' ELSE CASE WHEN b.block THEN 'blocked' ELSE 'dead' END END,
-      finished_at = CASE WHEN b.kind = 'retry' THEN x.finished_at ELSE p_now END,
-      run_at = CASE WHEN b.kind = 'retry' THEN (b.m->>'run_at')::bigint ELSE x.run_at END,
-      attempts = x.attempts - COALESCE((b.m->>'refund')::int, 0),
-      lease_owner = NULL, lease_until = NULL,
-      history = CASE WHEN b.kind = 'done' THEN x.history ELSE b.m->'history' END,
-      error = CASE WHEN b.kind = 'done' THEN x.error ELSE NULLIF(b.m->'error', 'null'::jsonb) END,
-      error_code = CASE WHEN b.kind = 'done' THEN x.error_code ELSE b.m->>'code' END,
-      error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
-      signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
-    FROM b
+${settleBatch}
     WHERE x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint AND x.state = 'active'
     RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved
   LOOP
@@ -171,10 +178,7 @@ BEGIN
     IF NOT (r.topic = ANY (v_promoted)) THEN
       v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; RETURN NEXT;
     END IF;
-    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
-      v_wake := v_wake || r.topic;
-      PERFORM pg_notify('${channel}', r.topic);
-    END IF;
+${wakeOnce}
   END LOOP;
 END $fn$;
 
@@ -351,20 +355,7 @@ DECLARE r record; v_ids text[]; v_topics text[] := '{}'; v_keys text[] := '{}'; 
 BEGIN
   SELECT array_agg(e->>'id') INTO v_ids FROM jsonb_array_elements(p_batch) AS e;
   FOR r IN
-    WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
-      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
-    UPDATE ${s}.messages x SET
-      state = CASE b.kind WHEN 'done' THEN 'done' WHEN 'retry' THEN 'ready' ELSE CASE WHEN b.block THEN 'blocked' ELSE 'dead' END END,
-      finished_at = CASE WHEN b.kind = 'retry' THEN x.finished_at ELSE p_now END,
-      run_at = CASE WHEN b.kind = 'retry' THEN (b.m->>'run_at')::bigint ELSE x.run_at END,
-      attempts = x.attempts - COALESCE((b.m->>'refund')::int, 0),
-      lease_owner = NULL, lease_until = NULL,
-      history = CASE WHEN b.kind = 'done' THEN x.history ELSE b.m->'history' END,
-      error = CASE WHEN b.kind = 'done' THEN x.error ELSE NULLIF(b.m->'error', 'null'::jsonb) END,
-      error_code = CASE WHEN b.kind = 'done' THEN x.error_code ELSE b.m->>'code' END,
-      error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
-      signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
-    FROM b
+${settleBatch}
     -- Rows are found by id (x.id = ANY: primary-key seeks whatever the statistics say). The state test
     -- is a range on purpose: written as = 'active' it lets the planner scan the partial index
     -- messages_active instead, whose dead entries pile up in a busy queue.
@@ -392,10 +383,7 @@ BEGIN
     IF NOT (r.topic = ANY (v_promoted)) THEN
       v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; RETURN NEXT;
     END IF;
-    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
-      v_wake := v_wake || r.topic;
-      PERFORM pg_notify('${channel}', r.topic);
-    END IF;
+${wakeOnce}
   END LOOP;
 END $fn$;
 `,
@@ -416,20 +404,7 @@ DECLARE r record; v_ids text[]; v_topics text[] := '{}'; v_keys text[] := '{}'; 
 BEGIN
   SELECT array_agg(e->>'id') INTO v_ids FROM jsonb_array_elements(p_batch) AS e;
   FOR r IN
-    WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
-      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
-    UPDATE ${s}.messages x SET
-      state = CASE b.kind WHEN 'done' THEN 'done' WHEN 'retry' THEN 'ready' ELSE CASE WHEN b.block THEN 'blocked' ELSE 'dead' END END,
-      finished_at = CASE WHEN b.kind = 'retry' THEN x.finished_at ELSE p_now END,
-      run_at = CASE WHEN b.kind = 'retry' THEN (b.m->>'run_at')::bigint ELSE x.run_at END,
-      attempts = x.attempts - COALESCE((b.m->>'refund')::int, 0),
-      lease_owner = NULL, lease_until = NULL,
-      history = CASE WHEN b.kind = 'done' THEN x.history ELSE b.m->'history' END,
-      error = CASE WHEN b.kind = 'done' THEN x.error ELSE NULLIF(b.m->'error', 'null'::jsonb) END,
-      error_code = CASE WHEN b.kind = 'done' THEN x.error_code ELSE b.m->>'code' END,
-      error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
-      signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
-    FROM b
+${settleBatch}
     WHERE x.id = ANY (v_ids) AND x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint
       AND x.state >= 'active' AND x.state <= 'active'
     RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved,
@@ -470,10 +445,7 @@ BEGIN
     IF NOT (r.topic = ANY (v_promoted)) THEN
       v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; claimed := NULL; RETURN NEXT;
     END IF;
-    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
-      v_wake := v_wake || r.topic;
-      PERFORM pg_notify('${channel}', r.topic);
-    END IF;
+${wakeOnce}
   END LOOP;
 END $fn$;
 `,
