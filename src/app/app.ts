@@ -173,7 +173,8 @@ export async function startApp<S extends EnvSchema>(config: WeirConfig<S>, optio
       return r;
     },
     async reconciliation(sync, o) {
-      const schedule = await scheduleReconciliation(sync, o);
+      // Not running (CLI tools next to `weir start`): the schedule is registered, its runs are left to the app.
+      const schedule = await scheduleReconciliation(sync, o, { passive: !running });
       reconciliations.set(sync.name, schedule);
       disposables.push(alerts.forward(schedule));
       closers.push(() => schedule.close());

@@ -126,8 +126,11 @@ export class ReconciliationSchedule {
     return this.sync.rt.queue.unschedule(this.name);
   }
 
-  /** @internal registers the schedule, the handler and the timer. */
-  async start(): Promise<this> {
+  /**
+   * @internal registers the schedule, the handler and the timer. `passive`: the schedule only (a
+   * process that inspects or runs reconciliations by hand next to the one that takes the cron runs).
+   */
+  async start(passive = false): Promise<this> {
     const rt = this.sync.rt;
     await rt.store.kv.set<ScheduleState>(
       KV,
@@ -135,9 +138,9 @@ export class ReconciliationSchedule {
       { since: rt.clock.now(), lastOk: null, history: [], alerts: { reconciliation_failed: false, reconciliation_overdue: false } },
       { now: rt.clock.now(), ifVersion: 0 },
     );
-    await rt.queue.handle(this.name, (msg) => this.handle(msg), { concurrency: 1, ordering: 'key', retry: { immediate: 0 } });
+    if (!passive) await rt.queue.handle(this.name, (msg) => this.handle(msg), { concurrency: 1, ordering: 'key', retry: { immediate: 0 } });
     await rt.queue.schedule(this.name, { cron: this.o.cron, timezone: this.o.timezone, topic: this.name, key: 'reconcile', payload: { sync: rt.name } });
-    this.arm();
+    if (!passive) this.arm();
     return this;
   }
 
@@ -245,7 +248,12 @@ export class ReconciliationSchedule {
  * nightly.onAlert((a) => notify(a)); // { name: 'reconciliation_overdue', state: 'firing', system: 'contacts', at, detail }
  * ```
  */
-export async function scheduleReconciliation(sync: Sync, options: ReconciliationScheduleOptions): Promise<ReconciliationSchedule> {
+export async function scheduleReconciliation(
+  sync: Sync,
+  options: ReconciliationScheduleOptions,
+  /** @internal `passive`: register the schedule without taking its runs here (see `start`). */
+  internal: { readonly passive?: boolean } = {},
+): Promise<ReconciliationSchedule> {
   const mode = oneOf(options.mode, 'mode', ['apply', 'dry_run'] as const);
   const timezone = options.timezone ?? 'UTC';
   const now = sync.rt.clock.now();
@@ -255,5 +263,5 @@ export async function scheduleReconciliation(sync: Sync, options: Reconciliation
   const checkEveryMs = options.checkEveryMs === undefined ? 60_000 : integer(options.checkEveryMs, 'checkEveryMs', 1);
   if (options.perSecond !== undefined && !(options.perSecond > 0)) throw new InvalidOptionError('perSecond', 'a number > 0', options.perSecond);
   const o = { cron: options.cron, mode, timezone, overdueAfterMs, checkEveryMs, ...(options.perSecond === undefined ? {} : { perSecond: options.perSecond }) };
-  return new ReconciliationSchedule(sync, o).start();
+  return new ReconciliationSchedule(sync, o).start(internal.passive === true);
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineConfig, env, startApp, type App } from '../../src/app/index.js';
 import { storedApiKeys } from '../../src/server/index.js';
+import { authoritative } from '../../src/sync/index.js';
+import { adapter } from '../sync/systems.js';
 
 const dirs: string[] = [];
 const apps: App[] = [];
@@ -69,5 +71,35 @@ describe('startApp, a setup that throws', () => {
     const again = await startApp(defineConfig({ setup() {} }), { env: { WEIR_DATA_DIR: dir }, log: false });
     apps.push(again);
     expect(await again.queue.stats()).toEqual([]);
+  });
+});
+
+describe('startApp({ run: false })', () => {
+  it('registers a reconciliation schedule but leaves its runs to the running app', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-app-'));
+    dirs.push(dir);
+    // The systems are never called: nothing runs in either mode before the first fire time.
+    const config = defineConfig({
+      async setup(app) {
+        const sync = app.sync({
+          name: 'contacts',
+          left: adapter('crm', { url: 'http://127.0.0.1:9' }),
+          right: adapter('esp', { url: 'http://127.0.0.1:9' }),
+          fields: { email: authoritative('left') },
+        });
+        await app.reconciliation(sync, { cron: '0 3 * * *', mode: 'dry_run' });
+      },
+    });
+    const topic = 'weir.sync.contacts.reconcile';
+    const tool = await startApp(config, { env: { WEIR_DATA_DIR: dir }, log: false, run: false });
+    apps.push(tool);
+    expect((await tool.store.schedules.list()).map((x) => x.topic)).toContain(topic);
+    // No handler in this process: a due cron run would wait for `weir start`, not be taken here.
+    expect((await tool.store.queue.topics()).map((t) => t.topic)).not.toContain(topic);
+    await tool.close({ graceMs: 0 });
+    apps.pop();
+    const running = await startApp(config, { env: { WEIR_DATA_DIR: dir }, log: false });
+    apps.push(running);
+    expect((await running.store.queue.topics()).map((t) => t.topic)).toContain(topic);
   });
 });
