@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { permanent } from '../../src/errors.js';
 import { createQueue, type Queue } from '../../src/queue/index.js';
@@ -141,5 +142,36 @@ describe.skipIf(!up)('queue on PostgreSQL', () => {
     ok = true;
     await q.deadLetters.replay({ ids: [id] });
     await waitFor(async () => (await s.queue.get(id))?.state === 'done');
+  });
+
+  it('enqueues through a plan that probes ids by key even when it was cached while the table was small', async () => {
+    const schema = freshSchema();
+    await (await store(schema)).close();
+    open.pop();
+    // One connection, as a pool's: PL/pgSQL caches the enqueue function's plans on it.
+    const client = new pg.Client({ connectionString: await postgresUrl() });
+    await client.connect();
+    try {
+      const enqueue = (ids: readonly string[]) =>
+        client.query({
+          name: 'enqueue',
+          text: `SELECT id FROM "${schema}".enqueue($1::jsonb, $2) AS id`,
+          values: [JSON.stringify(ids.map((id) => ({ id, topic: 't', key: null, payload: {}, headers: {}, run_at: 0 }))), 0],
+        });
+      for (let i = 0; i < 8; i++) await enqueue([`small-${i}`]);
+      for (let i = 0; i < 30; i++) await enqueue(Array.from({ length: 100 }, (_, j) => `big-${i}-${j}`));
+      // auto_explain reports the plans of the function's statements to this client as notices.
+      const plans: string[] = [];
+      client.on('notice', (notice) => plans.push(notice.message ?? ''));
+      await client.query("LOAD 'auto_explain'");
+      await client.query('SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice; SET client_min_messages = notice');
+      expect((await enqueue(['after-growth', 'small-3'])).rows).toEqual([{ id: 'after-growth' }]);
+      const insert = plans.find((p) => p.includes('INSERT INTO'));
+      expect(insert).toBeDefined();
+      expect(insert).toMatch(/Index (Only )?Scan using messages_pkey on messages x/);
+      expect(insert).not.toMatch(/Seq Scan on messages x/);
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -15,6 +15,41 @@ export function migrations(schema: string): readonly Migration[] {
   const channel = `weir_${schema}`;
   const lock = (t: string, k: string): string => `pg_advisory_xact_lock(${ns}, hashtext(${t} || chr(31) || ${k}))`;
   const occupied = `state IN ('ready', 'waiting', 'active', 'blocked')`;
+  /** The enqueue function (versions 1 and 6); `fresh` keeps the batch's rows whose id is new. */
+  const enqueueFn = (create: string, fresh: string): string => `${create} ${s}.enqueue(p_batch jsonb, p_now bigint) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
+DECLARE r record; v_wake text[] := '{}';
+BEGIN
+  PERFORM ${lock('z.t', 'z.k')} FROM (
+    SELECT DISTINCT m->>'topic' AS t, m->>'key' AS k FROM jsonb_array_elements(p_batch) AS e(m)
+    WHERE m->>'key' IS NOT NULL ORDER BY 1, 2) z;
+  FOR r IN
+    WITH b AS (
+      SELECT DISTINCT ON (m->>'id') m->>'id' AS id, m->>'topic' AS topic, m->>'key' AS key, m->'payload' AS payload,
+        m->'headers' AS headers, (m->>'run_at')::bigint AS run_at, ord
+      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord)
+      ORDER BY m->>'id', ord),
+    fresh AS (
+      SELECT b.*, row_number() OVER (PARTITION BY b.topic, b.key ORDER BY b.ord) AS nth FROM b
+${fresh}
+    INSERT INTO ${s}.messages (id, topic, key, payload, headers, state, run_at, created_at)
+    SELECT f.id, f.topic, f.key, f.payload, f.headers,
+      CASE
+        WHEN f.key IS NULL THEN 'ready'
+        WHEN EXISTS (SELECT 1 FROM ${s}.topics t WHERE t.topic = f.topic AND t.ordering = 'none') THEN 'ready'
+        WHEN f.nth > 1 THEN 'waiting'
+        WHEN EXISTS (SELECT 1 FROM ${s}.messages o WHERE o.topic = f.topic AND o.key = f.key AND o.${occupied}) THEN 'waiting'
+        ELSE 'ready'
+      END,
+      f.run_at, p_now
+    FROM fresh f ORDER BY f.ord
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, topic, state, run_at
+  LOOP
+    RETURN NEXT r.id;
+    IF r.state = 'ready' AND r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN v_wake := v_wake || r.topic; END IF;
+  END LOOP;
+  PERFORM pg_notify('${channel}', t) FROM unnest(v_wake) AS t;
+END $fn$;`;
   /** Inside a promotion loop over rows r: one NOTIFY per topic whose promoted message is due. */
   const wakeOnce = `    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
       v_wake := v_wake || r.topic;
@@ -112,40 +147,7 @@ END $fn$;
 -- p_batch: [{id, topic, key, payload, headers, run_at}]. Returns the ids inserted (existing ids are skipped).
 -- Set-based: lock the batch's keys (in order), then one INSERT decides each row's state. Within the
 -- batch only the first new message of a key can be its head.
-CREATE FUNCTION ${s}.enqueue(p_batch jsonb, p_now bigint) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
-DECLARE r record; v_wake text[] := '{}';
-BEGIN
-  PERFORM ${lock('z.t', 'z.k')} FROM (
-    SELECT DISTINCT m->>'topic' AS t, m->>'key' AS k FROM jsonb_array_elements(p_batch) AS e(m)
-    WHERE m->>'key' IS NOT NULL ORDER BY 1, 2) z;
-  FOR r IN
-    WITH b AS (
-      SELECT DISTINCT ON (m->>'id') m->>'id' AS id, m->>'topic' AS topic, m->>'key' AS key, m->'payload' AS payload,
-        m->'headers' AS headers, (m->>'run_at')::bigint AS run_at, ord
-      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord)
-      ORDER BY m->>'id', ord),
-    fresh AS (
-      SELECT b.*, row_number() OVER (PARTITION BY b.topic, b.key ORDER BY b.ord) AS nth FROM b
-      WHERE NOT EXISTS (SELECT 1 FROM ${s}.messages x WHERE x.id = b.id))
-    INSERT INTO ${s}.messages (id, topic, key, payload, headers, state, run_at, created_at)
-    SELECT f.id, f.topic, f.key, f.payload, f.headers,
-      CASE
-        WHEN f.key IS NULL THEN 'ready'
-        WHEN EXISTS (SELECT 1 FROM ${s}.topics t WHERE t.topic = f.topic AND t.ordering = 'none') THEN 'ready'
-        WHEN f.nth > 1 THEN 'waiting'
-        WHEN EXISTS (SELECT 1 FROM ${s}.messages o WHERE o.topic = f.topic AND o.key = f.key AND o.${occupied}) THEN 'waiting'
-        ELSE 'ready'
-      END,
-      f.run_at, p_now
-    FROM fresh f ORDER BY f.ord
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, topic, state, run_at
-  LOOP
-    RETURN NEXT r.id;
-    IF r.state = 'ready' AND r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN v_wake := v_wake || r.topic; END IF;
-  END LOOP;
-  PERFORM pg_notify('${channel}', t) FROM unnest(v_wake) AS t;
-END $fn$;
+${enqueueFn('CREATE FUNCTION', `      WHERE NOT EXISTS (SELECT 1 FROM ${s}.messages x WHERE x.id = b.id))`)}
 
 -- p_batch: [{kind, id, token, run_at, refund, history, error, code, message, signature, block_key}].
 -- Returns one row per settlement that held its lease (ord, NULL) and one per topic with a promotion (NULL, topic).
@@ -448,6 +450,18 @@ ${settleBatch}
 ${wakeOnce}
   END LOOP;
 END $fn$;
+`,
+    },
+    {
+      version: 6,
+      name: 'enqueue probes existing ids by primary key whatever its cached plan saw',
+      sql: `
+-- Version 1 wrote "is this id new" as NOT EXISTS, which the planner may turn into a hash anti join
+-- over a sequential scan of messages. PL/pgSQL caches that plan per connection: planned while the
+-- table was small, every later enqueue on that connection read the whole table (10 ms per single
+-- enqueue at 40,000 rows) until an ANALYZE invalidated it. A scalar subquery is a per-row primary-key
+-- probe in every plan. Same contract, same results.
+${enqueueFn('CREATE OR REPLACE FUNCTION', `      WHERE (SELECT x.id FROM ${s}.messages x WHERE x.id = b.id) IS NULL)`)}
 `,
     },
   ]);
