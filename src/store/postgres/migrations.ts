@@ -50,11 +50,28 @@ ${fresh}
   END LOOP;
   PERFORM pg_notify('${channel}', t) FROM unnest(v_wake) AS t;
 END $fn$;`;
+  /** settle() of versions 1 and 4, after its WHERE: report each settled row, collect the keys it freed, lock them in order. */
+  const collectMoved = `    RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved
+  LOOP
+    ord := r.n; promoted := NULL; RETURN NEXT;
+    IF r.moved IS NOT NULL THEN v_topics := v_topics || r.topic; v_keys := v_keys || r.moved; END IF;
+  END LOOP;
+  IF cardinality(v_keys) = 0 THEN RETURN; END IF;
+  PERFORM ${lock('z.t', 'z.k')} FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k) ORDER BY 1, 2) z;`;
   /** Inside a promotion loop over rows r: one NOTIFY per topic whose promoted message is due. */
   const wakeOnce = `    IF r.run_at <= p_now AND NOT (r.topic = ANY (v_wake)) THEN
       v_wake := v_wake || r.topic;
       PERFORM pg_notify('${channel}', r.topic);
     END IF;`;
+  /** settle() of versions 1 and 4, the end of its promotion: one row per promoted topic, a NOTIFY per due one. */
+  const promotedRows = `    RETURNING m.topic, m.run_at
+  LOOP
+    IF NOT (r.topic = ANY (v_promoted)) THEN
+      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; RETURN NEXT;
+    END IF;
+${wakeOnce}
+  END LOOP;
+END $fn$;`;
   /** settle()'s first statement without its WHERE (versions 1, 4, 5): the batch's settlements applied to their rows. */
   const settleBatch = `    WITH b AS (SELECT e.m, e.ord AS n, e.m->>'kind' AS kind, COALESCE((e.m->>'block_key')::boolean, false) AS block
       FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(m, ord))
@@ -159,13 +176,7 @@ BEGIN
   FOR r IN
 ${settleBatch}
     WHERE x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint AND x.state = 'active'
-    RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved
-  LOOP
-    ord := r.n; promoted := NULL; RETURN NEXT;
-    IF r.moved IS NOT NULL THEN v_topics := v_topics || r.topic; v_keys := v_keys || r.moved; END IF;
-  END LOOP;
-  IF cardinality(v_keys) = 0 THEN RETURN; END IF;
-  PERFORM ${lock('z.t', 'z.k')} FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k) ORDER BY 1, 2) z;
+${collectMoved}
   FOR r IN
     UPDATE ${s}.messages m SET state = 'ready'
     FROM (
@@ -175,14 +186,7 @@ ${settleBatch}
         WHERE w.topic = u.t AND w.key = u.k AND w.state = 'waiting' ORDER BY w.seq LIMIT 1) n) h
     WHERE m.id = h.id AND NOT EXISTS (SELECT 1 FROM ${s}.messages o
       WHERE o.topic = m.topic AND o.key = m.key AND o.state IN ('ready', 'active', 'blocked'))
-    RETURNING m.topic, m.run_at
-  LOOP
-    IF NOT (r.topic = ANY (v_promoted)) THEN
-      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; RETURN NEXT;
-    END IF;
-${wakeOnce}
-  END LOOP;
-END $fn$;
+${promotedRows}
 
 -- Keys left with waiting messages and nothing ahead of them get their oldest promoted.
 CREATE FUNCTION ${s}.repair(p_now bigint) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
@@ -363,13 +367,7 @@ ${settleBatch}
     -- messages_active instead, whose dead entries pile up in a busy queue.
     WHERE x.id = ANY (v_ids) AND x.id = b.m->>'id' AND x.lease_token = (b.m->>'token')::bigint
       AND x.state >= 'active' AND x.state <= 'active'
-    RETURNING b.n, x.topic, CASE WHEN b.kind = 'done' OR (b.kind = 'dead' AND NOT b.block) THEN x.key END AS moved
-  LOOP
-    ord := r.n; promoted := NULL; RETURN NEXT;
-    IF r.moved IS NOT NULL THEN v_topics := v_topics || r.topic; v_keys := v_keys || r.moved; END IF;
-  END LOOP;
-  IF cardinality(v_keys) = 0 THEN RETURN; END IF;
-  PERFORM ${lock('z.t', 'z.k')} FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k) ORDER BY 1, 2) z;
+${collectMoved}
   FOR r IN
     -- The key's first occupied entry in messages_key order (topic, key, state, seq): states sort
     -- active < blocked < ready < waiting, so it is 'waiting' exactly when nothing heads the key, and
@@ -380,14 +378,7 @@ ${settleBatch}
       WHERE w.topic = u.t AND w.key = u.k AND w.key IS NOT NULL AND w.${occupied}
       ORDER BY w.state, w.seq LIMIT 1) h
     WHERE h.state = 'waiting' AND m.id = h.id AND m.state = 'waiting'
-    RETURNING m.topic, m.run_at
-  LOOP
-    IF NOT (r.topic = ANY (v_promoted)) THEN
-      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; RETURN NEXT;
-    END IF;
-${wakeOnce}
-  END LOOP;
-END $fn$;
+${promotedRows}
 `,
     },
     {
