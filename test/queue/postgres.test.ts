@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { permanent } from '../../src/errors.js';
 import { createQueue, type Queue } from '../../src/queue/index.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.js';
+import { sql } from '../../src/store/postgres/queue.sql.js';
 import { dropSchemas, postgresUrl, service, testSchema } from '../helpers/services.js';
 import { waitFor } from './harness.js';
 
@@ -144,32 +145,49 @@ describe.skipIf(!up)('queue on PostgreSQL', () => {
     await waitFor(async () => (await s.queue.get(id))?.state === 'done');
   });
 
-  it('enqueues through a plan that probes ids by key even when it was cached while the table was small', async () => {
+  it('enqueues and settles through plans that probe by key even when they were cached while the table was small', async () => {
     const schema = freshSchema();
     await (await store(schema)).close();
     open.pop();
-    // One connection, as a pool's: PL/pgSQL caches the enqueue function's plans on it.
+    // One connection, as a pool's: PL/pgSQL caches the functions' plans on it.
     const client = new pg.Client({ connectionString: await postgresUrl() });
     await client.connect();
+    const q = sql(`"${schema}"`, `weir_${schema}`);
     try {
       const enqueue = (ids: readonly string[]) =>
         client.query({
           name: 'enqueue',
-          text: `SELECT id FROM "${schema}".enqueue($1::jsonb, $2) AS id`,
-          values: [JSON.stringify(ids.map((id) => ({ id, topic: 't', key: null, payload: {}, headers: {}, run_at: 0 }))), 0],
+          text: q.enqueue,
+          values: [JSON.stringify(ids.map((id, i) => ({ id, topic: 't', key: `k${i % 50}`, payload: {}, headers: {}, run_at: 0 }))), 0],
         });
-      for (let i = 0; i < 8; i++) await enqueue([`small-${i}`]);
+      const claim = async (limit: number) =>
+        (await client.query<{ id: string; lease_token: string }>({ name: 'claim', text: q.claim, values: ['t', 1, limit, 'w', 1e12] })).rows;
+      const settle = (rows: ReadonlyArray<{ id: string; lease_token: string }>) =>
+        client.query({
+          name: 'settle',
+          text: q.settle,
+          values: [JSON.stringify(rows.map((r) => ({ kind: 'done', id: r.id, token: Number(r.lease_token), next: true }))), 1, 'w', 1e12],
+        });
+      for (let i = 0; i < 8; i++) {
+        await enqueue([`small-${i}`]);
+        await settle(await claim(1));
+      }
       for (let i = 0; i < 30; i++) await enqueue(Array.from({ length: 100 }, (_, j) => `big-${i}-${j}`));
-      // auto_explain reports the plans of the function's statements to this client as notices.
+      // auto_explain reports the plans of the functions' statements to this client as notices.
       const plans: string[] = [];
       client.on('notice', (notice) => plans.push(notice.message ?? ''));
       await client.query("LOAD 'auto_explain'");
       await client.query('SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice; SET client_min_messages = notice');
       expect((await enqueue(['after-growth', 'small-3'])).rows).toEqual([{ id: 'after-growth' }]);
       const insert = plans.find((p) => p.includes('INSERT INTO'));
-      expect(insert).toBeDefined();
       expect(insert).toMatch(/Index (Only )?Scan using messages_pkey on messages x/);
-      expect(insert).not.toMatch(/Seq Scan on messages x/);
+      const rows = await claim(40);
+      expect(rows).toHaveLength(40);
+      plans.length = 0;
+      const settled = await settle(rows);
+      expect(settled.rows.filter((r: { ord: unknown }) => r.ord !== null)).toHaveLength(40);
+      expect(plans.some((p) => p.includes('UPDATE'))).toBe(true);
+      expect(plans.join('\n')).not.toMatch(/Seq Scan on messages/);
     } finally {
       await client.end();
     }
