@@ -15,6 +15,8 @@ export function migrations(schema: string): readonly Migration[] {
   const channel = `weir_${schema}`;
   const lock = (t: string, k: string): string => `pg_advisory_xact_lock(${ns}, hashtext(${t} || chr(31) || ${k}))`;
   const occupied = `state IN ('ready', 'waiting', 'active', 'blocked')`;
+  // The fragments below are shared by several versions: a released version's SQL must not change
+  // (a fresh install would differ from an upgraded one), so change behaviour in a new version only.
   /** The enqueue function (versions 1 and 6); `fresh` keeps the batch's rows whose id is new. */
   const enqueueFn = (create: string, fresh: string): string => `${create} ${s}.enqueue(p_batch jsonb, p_now bigint) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
 DECLARE r record; v_wake text[] := '{}';
