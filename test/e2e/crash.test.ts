@@ -2,12 +2,13 @@
 // is duplicated. The child is killed twice while creates are in flight (slow ESP, responses lost
 // after commit, access tokens expiring every few seconds so refresh-token rotation is exercised),
 // and the world keeps changing while it is down.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Contact, Customer, SimulatorRequestRecord, WebhookAttempt } from '../../src/testing/index.js';
-import { AdminClient } from './admin.js';
+import type { AdminClient } from './admin.js';
 import { contact, contactsOf, customer, syncProblems } from './checks.js';
 import { debug, expectAuditBijection, expectNoSecrets, quiesce } from './final-checks.js';
-import { type Flagship, flagship, sleep, until } from './harness.js';
+import { type Flagship, sleep, until } from './harness.js';
+import { useFlagship } from './suite.js';
 
 let f: Flagship;
 let admin: AdminClient;
@@ -41,16 +42,16 @@ async function killOutsideTokenRefresh(): Promise<number> {
 }
 
 describe('flagship e2e: kill -9 mid-run and restart', () => {
-  beforeAll(async () => {
-    f = await flagship({ crm: { seed: 21, accessTokenTtlSeconds: 4 }, esp: { seed: 22 }, pollIntervalMs: 1000 });
-    adopt.push(f.esp.actions.create({ email: 'adopt-1@example.com', name: 'Adopt one' }), f.esp.actions.create({ email: 'adopt-2@example.com', name: 'Adopt two' }));
-    await f.weir.start();
-    admin = new AdminClient(f.adminUrl, f.secrets.adminToken);
-  }, 60_000);
-
-  afterAll(async () => {
-    await f?.close();
-  }, 30_000);
+  useFlagship(
+    { crm: { seed: 21, accessTokenTtlSeconds: 4 }, esp: { seed: 22 }, pollIntervalMs: 1000 },
+    (started, client) => {
+      f = started;
+      admin = client;
+    },
+    ({ esp }) => {
+      adopt.push(esp.actions.create({ email: 'adopt-1@example.com', name: 'Adopt one' }), esp.actions.create({ email: 'adopt-2@example.com', name: 'Adopt two' }));
+    },
+  );
 
   it('nothing lost, nothing duplicated, refresh-token rotation survives two kill -9 while creates are in flight', { timeout: 150_000 }, async () => {
     const synced = (): Customer[] => f.crm.state.customers.filter((c) => contactsOf(f.esp, c.id).length > 0);

@@ -2,13 +2,14 @@
 // in seconds and as an HTTP-date on a skewed clock, outages of either system (webhooks still
 // answered, low attempt rate, breaker alert firing then resolved, backlog drained), and
 // reconciliation repairing what lost webhooks left behind (polling is off here: 1 h).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Contact, Customer } from '../../src/testing/index.js';
-import { AdminClient, crmDelivery, deliver, espDelivery } from './admin.js';
+import { type AdminClient, crmDelivery, deliver, espDelivery } from './admin.js';
 import { contact, contactsOf, customer, metricValue, perSecond, r1Holds, syncProblems } from './checks.js';
 import { DIFF_CLASSES } from './contract.js';
 import { debug, expectAuditBijection, expectNoSecrets, quiesce } from './final-checks.js';
-import { type Flagship, flagship, sleep, until } from './harness.js';
+import { type Flagship, sleep, until } from './harness.js';
+import { useFlagship } from './suite.js';
 
 let f: Flagship;
 let admin: AdminClient;
@@ -33,15 +34,10 @@ async function allSynced(cs: readonly Customer[], timeoutMs: number, what: strin
 const isBreakerAlert = (a: { name: string; system?: string }, system: string): boolean => a.system === system && /breaker|circuit/i.test(a.name);
 
 describe('flagship e2e under faults', () => {
-  beforeAll(async () => {
-    f = await flagship({ crm: { seed: 11 }, esp: { seed: 12, clockSkewMs: -40_000 }, pollIntervalMs: 3_600_000 });
-    await f.weir.start();
-    admin = new AdminClient(f.adminUrl, f.secrets.adminToken);
-  }, 60_000);
-
-  afterAll(async () => {
-    await f?.close();
-  }, 30_000);
+  useFlagship({ crm: { seed: 11 }, esp: { seed: 12, clockSkewMs: -40_000 }, pollIntervalMs: 3_600_000 }, (started, client) => {
+    f = started;
+    admin = client;
+  });
 
   it('webhooks: forged, unsigned or stale deliveries get 4xx and change nothing; replays 2xx; each has an inbound audit entry', async () => {
     const [pat] = createMany(1, 'pat');

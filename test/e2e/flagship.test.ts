@@ -2,13 +2,14 @@
 // the CRM and ESP simulators (CRM clock 15 s ahead, ESP clock 20 s behind), every sync rule R1–R15
 // of contracts/crm-esp.md driven by user actions and checked from outside only.
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Contact, Customer } from '../../src/testing/index.js';
-import { AdminClient, crmDelivery, deliver } from './admin.js';
+import { type AdminClient, crmDelivery, deliver } from './admin.js';
 import { contact, contactsOf, customer, r1Holds, secretLeaks, secretNeedles, syncProblems } from './checks.js';
 import type { Escalation } from './contract.js';
 import { expectAuditBijection, expectNoSecrets, quiesce } from './final-checks.js';
-import { type Flagship, flagship, runToExit, sleep, until } from './harness.js';
+import { type Flagship, runToExit, sleep, until } from './harness.js';
+import { useFlagship } from './suite.js';
 
 let f: Flagship;
 let admin: AdminClient;
@@ -27,19 +28,19 @@ function openEscalation(kind: Escalation['kind'], crmId: string, timeoutMs = 15_
 const espWritesSince = (at: number, path?: string): number => f.esp.log.requests.filter((r) => r.at >= at && r.method !== 'GET' && (path === undefined || r.path.split('?')[0] === path)).length;
 
 describe('flagship e2e: weir start against the CRM and ESP simulators', () => {
-  beforeAll(async () => {
-    f = await flagship({ crm: { clockSkewMs: 15_000, seed: 3 }, esp: { clockSkewMs: -20_000, seed: 4 }, pollIntervalMs: 1000 });
-    unlinked.bystander = f.esp.actions.create({ email: 'bystander@example.com', name: 'Bystander' });
-    unlinked.grace = f.esp.actions.create({ email: 'grace@example.com', name: 'G.' });
-    unlinked.olive = f.esp.actions.create({ email: 'olive@example.com', name: 'O.', subscription: 'unsubscribed' });
-    unlinked.taken = f.esp.actions.create({ email: 'taken@example.com', name: 'Taken' });
-    await f.weir.start();
-    admin = new AdminClient(f.adminUrl, f.secrets.adminToken);
-  }, 60_000);
-
-  afterAll(async () => {
-    await f?.close();
-  }, 30_000);
+  useFlagship(
+    { crm: { clockSkewMs: 15_000, seed: 3 }, esp: { clockSkewMs: -20_000, seed: 4 }, pollIntervalMs: 1000 },
+    (started, client) => {
+      f = started;
+      admin = client;
+    },
+    ({ esp }) => {
+      unlinked.bystander = esp.actions.create({ email: 'bystander@example.com', name: 'Bystander' });
+      unlinked.grace = esp.actions.create({ email: 'grace@example.com', name: 'G.' });
+      unlinked.olive = esp.actions.create({ email: 'olive@example.com', name: 'O.', subscription: 'unsubscribed' });
+      unlinked.taken = esp.actions.create({ email: 'taken@example.com', name: 'Taken' });
+    },
+  );
 
   it('start-up: a missing or malformed variable stops it with a message naming the variable, and no secret', async () => {
     const { ESP_BASE_URL: _dropped, ...rest } = f.weir.env;
