@@ -145,6 +145,30 @@ describe.skipIf(!up)('queue on PostgreSQL', () => {
     await waitFor(async () => (await s.queue.get(id))?.state === 'done');
   });
 
+  it('commits a claim without waiting for its WAL flush, and only the claim', async () => {
+    const schema = freshSchema();
+    const s = await store(schema);
+    await s.queue.enqueue(undefined, [{ id: 'm1', topic: 't', key: null, payload: {}, headers: {}, runAt: 0 }], 0);
+    const client = new pg.Client({ connectionString: await postgresUrl() });
+    await client.connect();
+    const q = sql(`"${schema}"`, `weir_${schema}`);
+    const setting = async () => (await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit')).rows[0]?.synchronous_commit;
+    try {
+      expect(await setting()).toBe('on');
+      await client.query('BEGIN');
+      const rows = (await client.query(q.claim, ['t', 1, 10, 'w', 1e12])).rows;
+      expect(rows).toHaveLength(1);
+      // In force for the claim's own transaction (read here before its commit)…
+      expect(await setting()).toBe('off');
+      await client.query('COMMIT');
+      // …and not after it: the connection's next transactions (enqueue, settle) commit durably.
+      expect(await setting()).toBe('on');
+      expect((await s.queue.get('m1'))?.state).toBe('active');
+    } finally {
+      await client.end();
+    }
+  });
+
   it('enqueues and settles through plans that probe by key even when they were cached while the table was small', async () => {
     const schema = freshSchema();
     await (await store(schema)).close();

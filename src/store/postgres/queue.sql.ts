@@ -11,6 +11,12 @@ export const sql = (s: string, channel: string) =>
      * are candidates, and a keyed row is ready only at the head of its key, so the scan never walks
      * over messages stuck behind their predecessors. Under READ COMMITTED a row changed by another
      * claimer between our scan and our lock is re-checked against `state = 'ready'` and dropped.
+     *
+     * The claim commits without waiting for its WAL flush (`synchronous_commit` off for its own
+     * transaction only): a claim lost in a PostgreSQL crash returns its messages to `ready` with the
+     * old lease token, so the worker's settlement is refused as a lost lease and the message is
+     * delivered again — what a worker crash does anyway. Everything that must survive (enqueue,
+     * settle, the handlers' own writes) still commits durably, and its flush carries the claim's WAL.
      */
     claim: `
 WITH next AS (
@@ -20,10 +26,11 @@ WITH next AS (
     AND (m.key IS NULL OR NOT EXISTS (SELECT 1 FROM ${s}.holds h WHERE h.topic = $1 AND h.key = m.key AND h.until > $2))
   ORDER BY m.run_at, m.seq
   LIMIT $3
-  FOR UPDATE OF m SKIP LOCKED)
+  FOR UPDATE OF m SKIP LOCKED),
+relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
 UPDATE ${s}.messages m
 SET state = 'active', attempts = m.attempts + 1, lease_token = m.lease_token + 1, lease_owner = $4, lease_until = $5
-FROM next WHERE m.id = next.id
+FROM next, relaxed WHERE m.id = next.id
 RETURNING m.id, m.seq, m.topic, m.key, m.payload, m.headers, m.state, m.run_at, m.created_at, m.attempts, m.history,
   m.error, m.finished_at, m.replays, m.lease_token, m.lease_until`,
 
