@@ -48,6 +48,8 @@ export class Worker implements DeliveryHost {
   private wakeUp: (() => void) | undefined = undefined;
   private readonly stopSignal = new AbortController();
   private subscription: Disposable | undefined = undefined;
+  /** This worker as a `LocalClaimer` of an in-process store. */
+  private attachment: Disposable | undefined = undefined;
   private heartbeatTimer: Timer | undefined = undefined;
   private metricsTimer: Timer | undefined = undefined;
   private readonly maintenance: Maintenance;
@@ -82,6 +84,12 @@ export class Worker implements DeliveryHost {
 
   private start(): void {
     this.subscription = this.store.queue.subscribe((topic) => this.wake(topic));
+    this.attachment = this.store.queue.attachClaimer?.({
+      workerId: this.options.workerId,
+      leaseMs: this.options.leaseMs,
+      room: (topic) => this.freeSlots(topic),
+      take: (claimed) => this.take(claimed),
+    });
     this.armHeartbeat();
     if (this.options.metrics.depth !== undefined) this.armMetrics();
     this.loopDone = this.loop();
@@ -202,6 +210,30 @@ export class Worker implements DeliveryHost {
     }
   }
 
+  /** Slots of `topic` that would start a message now: what an enqueue may lease to this worker. */
+  private freeSlots(topic: string): number {
+    const reg = this.regs.get(topic);
+    if (reg === undefined || !reg.registered || this.stopping !== undefined || this.pending.length >= MAX_UNSETTLED) return 0;
+    return Math.max(0, Math.min(reg.policy.concurrency - reg.inflight - reg.buffer.length, reg.policy.batchSize));
+  }
+
+  /**
+   * Messages leased to this worker by an enqueue (see `LocalClaimer`): buffered at once (so a
+   * `stop()` gives them back), started a microtask later, out of the enqueuing caller's stack.
+   */
+  private take(claimed: readonly ClaimedMessage[]): void {
+    const regs = new Set<Registration>();
+    for (const message of claimed) {
+      const reg = this.regs.get(message.topic);
+      if (reg === undefined) continue;
+      this.adopt(reg, [message], () => 0, false);
+      regs.add(reg);
+    }
+    queueMicrotask(() => {
+      for (const reg of regs) this.startBuffered(reg);
+    });
+  }
+
   /** Free slots plus free prefetch places. */
   private room(reg: Registration): number {
     return reg.policy.concurrency + reg.pace.ahead - reg.inflight - reg.buffer.length;
@@ -213,14 +245,14 @@ export class Worker implements DeliveryHost {
     this.adopt(reg, claimed, () => 0);
   }
 
-  private adopt(reg: Registration, claimed: readonly ClaimedMessage[], chain: (message: ClaimedMessage) => number): void {
+  private adopt(reg: Registration, claimed: readonly ClaimedMessage[], chain: (message: ClaimedMessage) => number, start = true): void {
     for (const message of claimed) {
       const delivery = new Delivery(this, reg, message, ++this.claimSeq);
       delivery.chain = chain(message);
       this.deliveries.set(delivery.ref, delivery);
       reg.buffer.push(delivery);
     }
-    this.startBuffered(reg);
+    if (start) this.startBuffered(reg);
   }
 
   private startBuffered(reg: Registration): void {
@@ -500,6 +532,7 @@ export class Worker implements DeliveryHost {
     this.metricsTimer?.close();
     this.metricsTimer = undefined;
     this.subscription?.dispose();
+    this.attachment?.dispose();
     await this.store.queue.removeWorker(this.options.workerId).catch((error: unknown) => this.emitError({ error }));
   }
 }

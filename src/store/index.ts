@@ -28,6 +28,7 @@ export type {
   Hold,
   InboxStore,
   Lease,
+  LocalClaimer,
   MessageRecord,
   MessageState,
   NewMessage,

@@ -136,6 +136,22 @@ export interface Handoff {
   readonly leaseUntil: number;
 }
 
+/**
+ * A worker of this process that takes messages as they are enqueued, leased to it in the enqueue's
+ * own transaction: a store that runs in-process (SQLite) offers it through
+ * {@link QueueStore.attachClaimer}. An idle worker then starts a message without a wake-up and a
+ * claim transaction of its own; a busy one (no room) is woken as usual.
+ */
+export interface LocalClaimer {
+  readonly workerId: string;
+  /** The lease of a message taken at enqueue, ms (as a claim's `leaseMs`). */
+  readonly leaseMs: number;
+  /** How many messages of `topic` it would start now (0: none, or the topic is not handled here). */
+  room(topic: string): number;
+  /** Receives the messages leased to it, after the commit, in queue order. */
+  take(claimed: readonly ClaimedMessage[]): void;
+}
+
 export interface SettleOutcome {
   /** Per settlement, in order: false when the lease was lost (another worker owns the message now). */
   readonly ok: readonly boolean[];
@@ -260,6 +276,11 @@ export interface QueueStore {
    * queue's backstop poll covers anything missed.
    */
   subscribe(listener: (topic: string | null) => void): Disposable;
+  /**
+   * Optional (SQLite): an enqueue that runs in its own transaction (not a caller's) also claims its
+   * topic's due messages for an attached worker with room, and hands them over after the commit.
+   */
+  attachClaimer?(claimer: LocalClaimer): Disposable;
 }
 
 /**

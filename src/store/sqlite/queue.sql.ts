@@ -22,7 +22,7 @@ VALUES (@id, @topic, @key, @payload, @headers,
   END,
   @runAt, @now)
 ON CONFLICT (id) DO NOTHING
-RETURNING state`;
+RETURNING state, seq`;
 
 /**
  * One statement, so it takes the write lock before reading (no read-to-write upgrade, no
@@ -40,6 +40,15 @@ WHERE seq IN (
       SELECT 1 FROM weir_holds h WHERE h.topic = @topic AND h.key = m.key AND h.until > @now))
   ORDER BY m.run_at, m.seq
   LIMIT @limit)
+RETURNING *`;
+
+/** An enqueue's own ready message, leased to a local worker in the same transaction, unless held. */
+export const LEASE_NEW = `
+UPDATE weir_messages
+SET state = 'active', attempts = attempts + 1, lease_token = lease_token + 1,
+    lease_owner = @worker, lease_until = @until
+WHERE seq = @seq AND state = 'ready'
+  AND NOT EXISTS (SELECT 1 FROM weir_holds h WHERE h.topic = weir_messages.topic AND h.key IN ('', ifnull(weir_messages.key, '')) AND h.until > @now)
 RETURNING *`;
 
 export const SETTLE_DONE = `

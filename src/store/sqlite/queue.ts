@@ -6,6 +6,7 @@ import type {
   Hold,
   InboxStore,
   Lease,
+  LocalClaimer,
   MessageRecord,
   NewMessage,
   PurgeReport,
@@ -27,15 +28,26 @@ import * as sql from './queue.sql.js';
 
 type Row = Record<string, unknown>;
 
+/** What an enqueue inserted: ids, topics with a due ready message, and those messages. */
+interface Inserted {
+  ids: string[];
+  wake: Set<string>;
+  due: Array<{ topic: string; seq: number }>;
+}
+
 /** The SQLite queue: synchronous under the hood, promises at the interface (except with a caller's transaction). */
 export class SqliteQueueStore implements QueueStore, InboxStore {
   constructor(private readonly c: SqliteConnection) {}
 
+  /** Workers of this process that take messages at enqueue (see `LocalClaimer`). */
+  private readonly claimers = new Set<LocalClaimer>();
+
   enqueue(tx: Transaction | undefined, messages: readonly NewMessage[], now: number): readonly string[] {
     const stmt = this.c.stmtOn(tx, sql.ENQUEUE);
-    const insert = (): { ids: string[]; wake: Set<string> } => {
+    const insert = (): Inserted => {
       const ids: string[] = [];
       const wake = new Set<string>();
+      const due: Array<{ topic: string; seq: number }> = [];
       for (const m of messages) {
         const row = stmt.get({
           id: m.id,
@@ -45,21 +57,68 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
           headers: JSON.stringify(m.headers),
           runAt: m.runAt,
           now,
-        }) as { state: string } | undefined;
+        }) as { state: string; seq: number } | undefined;
         if (row === undefined) continue;
         ids.push(m.id);
-        if (row.state === 'ready' && m.runAt <= now) wake.add(m.topic);
+        if (row.state !== 'ready' || m.runAt > now) continue;
+        wake.add(m.topic);
+        due.push({ topic: m.topic, seq: row.seq });
       }
-      return { ids, wake };
+      return { ids, wake, due };
     };
+    const conn = (tx ?? this.c.db) as { readonly inTransaction: boolean };
+    // Our own transaction, and a local worker with room: it takes the messages in the same commit.
+    if (this.claimers.size > 0 && tx === undefined && !conn.inTransaction) return this.enqueueAndClaim(insert, now);
     // Several messages: one transaction (a savepoint inside the caller's), so the batch is atomic.
     const { ids, wake } = tx === undefined && messages.length > 1 ? this.c.tx(insert) : insert();
-    const conn = (tx ?? this.c.db) as { readonly inTransaction: boolean };
     // Committed already (our own statement or transaction): wake this process's workers now, not a
     // turn of the event loop later. Inside a caller's transaction: once it commits.
     if (!conn.inTransaction) for (const topic of wake) this.c.wakeNow(topic);
     else for (const topic of wake) this.c.wakeAfterCommit(topic, conn);
     return ids;
+  }
+
+  /**
+   * Inserts and, in the same (synced) transaction, leases the inserted messages that are ready and
+   * due to the attached workers with room: one commit instead of the enqueue's and then the worker's
+   * claim, no wake-up hop, one statement per message. A held topic or key keeps its message ready.
+   * A topic is still woken when one of its new messages was left ready (no room, held); older ready
+   * messages had their own wake-up when they were enqueued or freed.
+   */
+  private enqueueAndClaim(insert: () => Inserted, now: number): readonly string[] {
+    const taken = new Map<LocalClaimer, ClaimedMessage[]>();
+    const left = new Set<string>();
+    const { ids, wake } = this.c.tx(() => {
+      const out = insert();
+      const room = new Map<string, Array<{ claimer: LocalClaimer; room: number }>>();
+      for (const { topic, seq } of out.due) {
+        let offers = room.get(topic);
+        if (offers === undefined) {
+          offers = [...this.claimers].map((claimer) => ({ claimer, room: claimer.room(topic) })).filter((o) => o.room > 0);
+          room.set(topic, offers);
+        }
+        const offer = offers.find((o) => o.room > 0);
+        const row = offer === undefined ? undefined : (this.c.stmt(sql.LEASE_NEW).get({ seq, now, worker: offer.claimer.workerId, until: now + offer.claimer.leaseMs }) as Row | undefined);
+        if (offer === undefined || row === undefined) {
+          left.add(topic);
+          continue;
+        }
+        offer.room--;
+        let list = taken.get(offer.claimer);
+        if (list === undefined) taken.set(offer.claimer, (list = []));
+        list.push(claimedRow(row));
+      }
+      return out;
+    });
+    for (const [claimer, claimed] of taken) claimer.take(claimed);
+    for (const topic of wake) if (left.has(topic)) this.c.wakeNow(topic);
+    return ids;
+  }
+
+  attachClaimer(claimer: LocalClaimer): Disposable {
+    this.claimers.add(claimer);
+    const dispose = (): void => void this.claimers.delete(claimer);
+    return { dispose, [Symbol.dispose]: dispose };
   }
 
   async claim(r: ClaimRequest): Promise<readonly ClaimedMessage[]> {
