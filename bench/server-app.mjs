@@ -30,6 +30,12 @@ if (CASE === 'weir-rate-limit') {
 } else if (CASE === 'weir-idempotency-sqlite') {
   const store = await openSqliteStore(join(mkdtempSync(join(tmpdir(), 'weir-bench-')), 'bench.db'), { durability: 'normal' });
   await app.register(weir, { use: [idempotency({ store })] });
+} else if (CASE === 'weir-body') {
+  await app.register(weir, { use: [async (ctx, next) => { await ctx.body(); await next(); }] });
+} else if (CASE === 'weir-idempotency-noop') {
+  // Every key is new and nothing is kept: the middleware's own cost, without a store's.
+  const noop = { begin: async () => ({ status: 'acquired' }), complete: async () => true, release: async () => undefined, get: async () => null, purge: async () => 0 };
+  await app.register(weir, { use: [idempotency({ store: noop })] });
 } else if (CASE === 'weir-idempotency-memory') {
   await app.register(weir, { use: [idempotency({ store: memoryIdempotencyStore(), retentionMs: 60_000 })] });
 } else if (CASE === 'weir-idempotency-redis' || CASE === 'weir-idempotency-redis-direct') {

@@ -51,6 +51,10 @@ const CASES: Case[] = [
   { name: 'weir rateLimit GET (memory)', server: 'weir-rate-limit', post: false },
   { name: 'weir rateLimit GET (Redis)', server: 'weir-rate-limit-redis', post: false, needs: 'redis' },
   { name: 'fastify POST (plain)', server: 'plain', post: true },
+  // Where idempotency's cost goes: the Weir hooks with a middleware that only reads the raw body,
+  // then the whole idempotency middleware over a store that keeps nothing.
+  { name: 'weir middleware reading the body POST', server: 'weir-body', post: true },
+  { name: 'weir idempotency POST (no-op store)', server: 'weir-idempotency-noop', post: true },
   { name: 'weir idempotency POST (SQLite)', server: 'weir-idempotency-sqlite', post: true },
   { name: 'weir idempotency POST (Redis)', server: 'weir-idempotency-redis', post: true, needs: 'redis' },
   { name: 'weir idempotency POST (Redis, no auto-pipelining)', server: 'weir-idempotency-redis-direct', post: true, needs: 'redis' },
