@@ -277,8 +277,8 @@ export interface QueueStore {
    */
   subscribe(listener: (topic: string | null) => void): Disposable;
   /**
-   * Optional (SQLite): an enqueue that runs in its own transaction (not a caller's) also claims its
-   * topic's due messages for an attached worker with room, and hands them over after the commit.
+   * Optional (SQLite): an enqueue that runs in its own transaction (not a caller's) also leases its
+   * ready, due messages to attached workers with room, and hands them over after the commit.
    */
   attachClaimer?(claimer: LocalClaimer): Disposable;
 }
