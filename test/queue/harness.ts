@@ -68,3 +68,15 @@ export function gate(): { readonly wait: Promise<void>; release(): void } {
   });
   return { wait, release };
 }
+
+/** A handler that blocks until `release(id)`; `started` lists the ids in start order. */
+export function gated(): { readonly started: string[]; handler(m: { id: string }): Promise<void>; release(id: string): void } {
+  const started: string[] = [];
+  const gates = new Map<string, () => void>();
+  const handler = (m: { id: string }) =>
+    new Promise<void>((resolve) => {
+      started.push(m.id);
+      gates.set(m.id, resolve);
+    });
+  return { started, handler, release: (id: string) => gates.get(id)?.() };
+}

@@ -1,25 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createQueue } from '../../src/queue/index.js';
 import type { SqliteStore } from '../../src/store/sqlite/index.js';
-import { sqliteQueue, waitFor } from './harness.js';
+import { gated, sqliteQueue, waitFor } from './harness.js';
 
 /** The row as it is at this instant (a synchronous read on the store's own connection). */
 const row = (store: SqliteStore, id: string) =>
   store.db.prepare('SELECT state, lease_owner AS owner, attempts FROM weir_messages WHERE id = ?').get(id) as
     | { state: string; owner: string | null; attempts: number }
     | undefined;
-
-/** A handler that blocks until `release(id)`; `started` lists the ids in start order. */
-function gated() {
-  const started: string[] = [];
-  const gates = new Map<string, () => void>();
-  const handler = (m: { id: string }) =>
-    new Promise<void>((resolve) => {
-      started.push(m.id);
-      gates.set(m.id, resolve);
-    });
-  return { started, handler, release: (id: string) => gates.get(id)?.() };
-}
 
 /**
  * SQLite: an enqueue in its own transaction leases its message to an idle worker of this process in
@@ -38,14 +26,19 @@ describe('queue: messages leased at enqueue to a local worker (SQLite, fake cloc
     return h;
   }
 
-  it("is leased to another queue's idle worker on the same store by the time enqueue() resolves, and runs", async () => {
-    const { store, clock, queue: consumer } = await setup();
-    const producer = createQueue(store, { clock });
+  /** A consumer queue handling 't' (2 slots, registered) and a producer queue on the same store. */
+  async function split() {
+    const h = await setup();
+    const producer = createQueue(h.store, { clock: h.clock });
     cleanups.push(() => producer.stop());
     const g = gated();
-    await consumer.handle('t', g.handler, { concurrency: 2, ordering: 'none' });
-    await waitFor(async () => (await consumer.policy('t')) !== null, clock);
-    await clock.advance(0);
+    await h.queue.handle('t', g.handler, { concurrency: 2, ordering: 'none' });
+    await waitFor(async () => (await h.queue.policy('t')) !== null, h.clock);
+    return { ...h, consumer: h.queue, producer, g };
+  }
+
+  it("is leased to another queue's idle worker on the same store by the time enqueue() resolves, and runs", async () => {
+    const { store, clock, consumer, producer, g } = await split();
 
     const id = await producer.enqueue('t', { n: 1 });
     expect(row(store, id)).toEqual({ state: 'active', owner: consumer.workerId, attempts: 1 });
@@ -98,13 +91,7 @@ describe('queue: messages leased at enqueue to a local worker (SQLite, fake cloc
   });
 
   it('gives a message leased at enqueue back when stop() comes before it starts', async () => {
-    const { store, clock, queue: consumer } = await setup();
-    const producer = createQueue(store, { clock });
-    cleanups.push(() => producer.stop());
-    const g = gated();
-    await consumer.handle('t', g.handler, { concurrency: 2, ordering: 'none' });
-    await waitFor(async () => (await consumer.policy('t')) !== null, clock);
-
+    const { store, clock, consumer, producer, g } = await split();
     const enqueued = producer.enqueue('t', { n: 1 });
     // stop() in the same turn: the message is leased and buffered, its start a microtask away.
     const stopping = consumer.stop({ graceMs: 0 });

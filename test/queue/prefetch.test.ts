@@ -3,25 +3,13 @@ import type { Queue } from '../../src/queue/index.js';
 import type { SqliteStore } from '../../src/store/sqlite/index.js';
 import { Pace } from '../../src/queue/delivery.js';
 import { resolveHandleOptions } from '../../src/queue/options.js';
-import { sqliteQueue, waitFor } from './harness.js';
+import { gated, sqliteQueue, waitFor } from './harness.js';
 
 const states = async (store: SqliteStore, ids: readonly string[]) =>
   Promise.all(ids.map(async (id) => {
     const m = await store.queue.get(id);
     return { state: m?.state, attempts: m?.attempts, history: m?.history.length };
   }));
-
-/** A handler that blocks until `release(id)`; `started` lists the ids in start order. */
-function gated() {
-  const started: string[] = [];
-  const gates = new Map<string, () => void>();
-  const handler = (m: { id: string }) =>
-    new Promise<void>((resolve) => {
-      started.push(m.id);
-      gates.set(m.id, resolve);
-    });
-  return { started, handler, release: (id: string) => gates.get(id)?.() };
-}
 
 async function enqueueAll(queue: Queue, n: number): Promise<string[]> {
   const ids: string[] = [];
