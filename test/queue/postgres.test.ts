@@ -170,6 +170,36 @@ describe.skipIf(!up)('queue on PostgreSQL', () => {
     }
   });
 
+  it("hands a freed key's next message over as columns (version 7), as version 5's function still does in jsonb", async () => {
+    const schema = freshSchema();
+    const s = await store(schema);
+    const client = new pg.Client({ connectionString: await postgresUrl() });
+    await client.connect();
+    const q = sql(`"${schema}"`, `weir_${schema}`);
+    try {
+      const handOff = async (settleSql: string, key: string) => {
+        const ids = [`${key}-1`, `${key}-2`];
+        await s.queue.enqueue(undefined, ids.map((id) => ({ id, topic: 't', key, payload: { id }, headers: { h: id }, runAt: 0 })), 0);
+        const [head] = (await client.query(q.claim, ['t', 1, 10, 'w', 1e12])).rows as Array<{ id: string; lease_token: string }>;
+        expect(head?.id).toBe(ids[0]);
+        const batch = JSON.stringify([{ kind: 'done', id: head!.id, token: Number(head!.lease_token), next: true }]);
+        return (await client.query(settleSql, [batch, 2, 'w', 5000])).rows as Array<Record<string, unknown>>;
+      };
+      const current = await handOff(q.settle, 'a');
+      expect(current[0]).toMatchObject({ ord: '1', promoted: null, id: null });
+      expect(current[1]).toMatchObject({ ord: null, promoted: null, id: 'a-2', topic: 't', key: 'a', state: 'active', payload: { id: 'a-2' }, headers: { h: 'a-2' } });
+      expect(current[1]).toMatchObject({ attempts: 1, lease_token: '1', lease_until: '5000' });
+
+      const previous = await handOff(`SELECT ord, promoted, claimed FROM "${schema}".settle($1::jsonb, $2, $3, $4)`, 'b');
+      expect(previous[1]?.claimed).toMatchObject({ id: 'b-2', key: 'b', state: 'active', attempts: 1, lease_token: 1, lease_until: 5000 });
+      expect(Object.keys(current[1]!).filter((k) => k !== 'ord' && k !== 'promoted').toSorted()).toEqual(
+        Object.keys(previous[1]!.claimed as object).filter((k) => k in current[1]!).toSorted(),
+      );
+    } finally {
+      await client.end();
+    }
+  });
+
   it('enqueues and settles through plans that probe by key even when they were cached while the table was small', async () => {
     const schema = freshSchema();
     await (await store(schema)).close();

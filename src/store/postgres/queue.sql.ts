@@ -34,7 +34,11 @@ FROM next, relaxed WHERE m.id = next.id
 RETURNING m.id, m.seq, m.topic, m.key, m.payload, m.headers, m.state, m.run_at, m.created_at, m.attempts, m.history,
   m.error, m.finished_at, m.replays, m.lease_token, m.lease_until`,
 
-    settle: `SELECT ord, promoted, claimed FROM ${s}.settle($1::jsonb, $2, $3, $4)`,
+    settle: `
+SELECT ord, promoted, claimed AS id, c_seq AS seq, c_topic AS topic, c_key AS key, c_payload AS payload, c_headers AS headers,
+  c_state AS state, c_run_at AS run_at, c_created_at AS created_at, c_attempts AS attempts, c_history AS history, c_error AS error,
+  c_finished_at AS finished_at, c_replays AS replays, c_lease_token AS lease_token, c_lease_until AS lease_until
+FROM ${s}.settle_claimed($1::jsonb, $2, $3, $4)`,
 
     renew: `
 UPDATE ${s}.messages SET lease_until = $2

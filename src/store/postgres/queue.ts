@@ -72,7 +72,7 @@ export class PostgresQueueStore implements QueueStore, InboxStore {
     for (const r of rows) {
       if (r.ord !== null) ok[num(r.ord) - 1] = true;
       else if (r.promoted !== null) promoted.push(r.promoted as string);
-      else claimed.push(claimedRow(r.claimed as Record<string, unknown>));
+      else claimed.push(claimedRow(r));
     }
     return handoff === undefined ? { ok, promoted } : { ok, promoted, claimed };
   }
