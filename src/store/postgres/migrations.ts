@@ -131,6 +131,17 @@ ${settleBatch}
       OFFSET 0) g
     WHERE m.id = g.id AND m.state = 'waiting'
 `;
+  /** The promotion loop of versions 5 and 7: `give` handles a handed-off row, the rest are promoted. */
+  const promoteLoop = (give: string): string => `  LOOP
+    IF r.give THEN
+${give}
+      CONTINUE;
+    END IF;
+    IF NOT (r.topic = ANY (v_promoted)) THEN
+      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; claimed := NULL; RETURN NEXT;
+    END IF;
+${wakeOnce}
+  END LOOP;`;
   return checkMigrations([
     {
       version: 1,
@@ -437,16 +448,7 @@ ${promotedRows}
 CREATE FUNCTION ${s}.settle(p_batch jsonb, p_now bigint, p_worker text, p_lease_until bigint)
 RETURNS TABLE (ord bigint, promoted text, claimed jsonb) LANGUAGE plpgsql AS $fn$
 ${handoffBody}    RETURNING m.*, g.give
-  LOOP
-    IF r.give THEN
-      ord := NULL; promoted := NULL; claimed := to_jsonb(r); RETURN NEXT;
-      CONTINUE;
-    END IF;
-    IF NOT (r.topic = ANY (v_promoted)) THEN
-      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; claimed := NULL; RETURN NEXT;
-    END IF;
-${wakeOnce}
-  END LOOP;
+${promoteLoop('      ord := NULL; promoted := NULL; claimed := to_jsonb(r); RETURN NEXT;')}
 END $fn$;
 `,
     },
@@ -484,16 +486,7 @@ LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE v_given text[] := '{}';
 BEGIN
 ${handoffBody}    RETURNING m.id, m.topic, m.run_at, g.give
-  LOOP
-    IF r.give THEN
-      v_given := v_given || r.id;
-      CONTINUE;
-    END IF;
-    IF NOT (r.topic = ANY (v_promoted)) THEN
-      v_promoted := v_promoted || r.topic; ord := NULL; promoted := r.topic; claimed := NULL; RETURN NEXT;
-    END IF;
-${wakeOnce}
-  END LOOP;
+${promoteLoop('      v_given := v_given || r.id;')}
   RETURN QUERY SELECT NULL::bigint, NULL::text, m.id, m.seq, m.topic, m.key, m.payload, m.headers, m.state, m.run_at,
     m.created_at, m.attempts, m.history, m.error, m.finished_at, m.replays, m.lease_token, m.lease_until
   FROM ${s}.messages m WHERE m.id = ANY (v_given);
