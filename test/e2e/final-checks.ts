@@ -28,9 +28,28 @@ export interface AuditCheckOptions {
   readonly inboundMayBeMissing?: (a: WebhookAttempt) => boolean;
 }
 
-/** Every outbound attempt has exactly one audit entry with its X-Request-Id; every answered delivery an inbound one. */
+/**
+ * Every outbound attempt has exactly one audit entry with its X-Request-Id; every answered delivery an
+ * inbound one. The child keeps polling meanwhile, so what the simulators logged is noted first and
+ * the audit is read until it covers that: an attempt answered just before has its entry written a
+ * moment later (after the response arrives), and one made after it may not have one yet.
+ */
 export async function expectAuditBijection(f: Flagship, admin: AdminClient, options: AuditCheckOptions = {}): Promise<AuditEntry[]> {
-  const audit = await admin.audit();
+  const before = { crm: new Set(f.crm.log.requests.map((r) => r.seq)), esp: new Set(f.esp.log.requests.map((r) => r.seq)) };
+  const hooks = { crm: [...f.crm.log.webhooks], esp: [...f.esp.log.webhooks] };
+  const excused = {
+    ...options,
+    // A request logged after the snapshot may be answered before its entry is written.
+    mayBeMissing: (r: SimulatorRequestRecord, system: 'crm' | 'esp') => !before[system].has(r.seq) || (options.mayBeMissing?.(r, system) ?? false),
+  };
+  const deadline = Date.now() + 5000;
+  let audit = await admin.audit();
+  let problems = bijectionProblems(f, hooks, audit, excused);
+  while (problems.length > 0 && Date.now() < deadline) {
+    await sleep(100);
+    audit = await admin.audit();
+    problems = bijectionProblems(f, hooks, audit, excused);
+  }
   expect(audit.length).toBeGreaterThan(0);
   const seqs = audit.map((e) => e.seq);
   expect(new Set(seqs).size, 'audit seq values are unique').toBe(seqs.length);
@@ -40,23 +59,6 @@ export async function expectAuditBijection(f: Flagship, admin: AdminClient, opti
     expect(['outbound', 'inbound'], `audit seq ${e.seq} direction`).toContain(e.direction);
     expect(['crm', 'esp'], `audit seq ${e.seq} system`).toContain(e.system);
     expect(typeof e.request_id === 'string' && e.request_id !== '', `audit seq ${e.seq} request_id`).toBe(true);
-  }
-  const problems = [
-    ...auditProblems('crm', f.crm.log.requests, audit, (r) => options.mayBeMissing?.(r, 'crm') ?? false),
-    ...auditProblems('esp', f.esp.log.requests, audit, (r) => options.mayBeMissing?.(r, 'esp') ?? false),
-  ];
-  for (const [system, attempts] of [
-    ['crm', f.crm.log.webhooks],
-    ['esp', f.esp.log.webhooks],
-  ] as const) {
-    const inbound = new Map<string, number>();
-    for (const e of audit) if (e.direction === 'inbound' && e.system === system) inbound.set(e.request_id, (inbound.get(e.request_id) ?? 0) + 1);
-    const answered = new Map<string, number>();
-    for (const a of attempts) if (typeof a.status === 'number' && !(options.inboundMayBeMissing?.(a) ?? false)) answered.set(a.id, (answered.get(a.id) ?? 0) + 1);
-    for (const [id, n] of answered) {
-      const got = inbound.get(id) ?? 0;
-      if (got < n) problems.push(`${system} webhook ${id}: ${n} deliveries answered, ${got} inbound audit entries`);
-    }
   }
   expect(problems.slice(0, 40), `${problems.length} audit problems`).toEqual([]);
   const ids = new Set(audit.map((e) => e.request_id));
@@ -69,6 +71,34 @@ export async function expectAuditBijection(f: Flagship, admin: AdminClient, opti
     statusNull: audit.filter((e) => e.status === null).length,
   });
   return audit;
+}
+
+/** The audit's gaps against the simulators' logged requests and webhook deliveries. */
+function bijectionProblems(
+  f: Flagship,
+  hooks: { crm: readonly WebhookAttempt[]; esp: readonly WebhookAttempt[] },
+  audit: readonly AuditEntry[],
+  options: AuditCheckOptions,
+): string[] {
+  // The live logs: an audit entry of a request made after the snapshot still finds its record.
+  const problems = [
+    ...auditProblems('crm', f.crm.log.requests, audit, (r) => options.mayBeMissing?.(r, 'crm') ?? false),
+    ...auditProblems('esp', f.esp.log.requests, audit, (r) => options.mayBeMissing?.(r, 'esp') ?? false),
+  ];
+  for (const [system, attempts] of [
+    ['crm', hooks.crm],
+    ['esp', hooks.esp],
+  ] as const) {
+    const inbound = new Map<string, number>();
+    for (const e of audit) if (e.direction === 'inbound' && e.system === system) inbound.set(e.request_id, (inbound.get(e.request_id) ?? 0) + 1);
+    const answered = new Map<string, number>();
+    for (const a of attempts) if (typeof a.status === 'number' && !(options.inboundMayBeMissing?.(a) ?? false)) answered.set(a.id, (answered.get(a.id) ?? 0) + 1);
+    for (const [id, n] of answered) {
+      const got = inbound.get(id) ?? 0;
+      if (got < n) problems.push(`${system} webhook ${id}: ${n} deliveries answered, ${got} inbound audit entries`);
+    }
+  }
+  return problems;
 }
 
 /** No secret in the audit dump, the child's output or the admin API's other answers; none but the live token chain in the data dir. */
