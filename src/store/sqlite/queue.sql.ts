@@ -7,6 +7,9 @@
  */
 const OCCUPIED = `state IN ('ready', 'waiting', 'active', 'blocked')`;
 
+/** A delivery's lease to worker @worker until @until (claim, lease at enqueue, key hand-off): counted as a delivery, new fencing token. */
+const LEASE = `state = 'active', attempts = attempts + 1, lease_token = lease_token + 1, lease_owner = @worker, lease_until = @until`;
+
 /**
  * A keyed message is `ready` only when nothing else occupies its key (and its topic is key-ordered);
  * otherwise it `waits` until its predecessor is done or dead-lettered.
@@ -30,8 +33,7 @@ RETURNING state, seq`;
  */
 export const CLAIM = `
 UPDATE weir_messages
-SET state = 'active', attempts = attempts + 1, lease_token = lease_token + 1,
-    lease_owner = @worker, lease_until = @until
+SET ${LEASE}
 WHERE seq IN (
   SELECT m.seq FROM weir_messages m
   WHERE m.topic = @topic AND m.state = 'ready' AND m.run_at <= @now
@@ -45,8 +47,7 @@ RETURNING *`;
 /** An enqueue's own ready message, leased to a local worker in the same transaction, unless held. */
 export const LEASE_NEW = `
 UPDATE weir_messages
-SET state = 'active', attempts = attempts + 1, lease_token = lease_token + 1,
-    lease_owner = @worker, lease_until = @until
+SET ${LEASE}
 WHERE seq = @seq AND state = 'ready'
   AND NOT EXISTS (SELECT 1 FROM weir_holds h WHERE h.topic = weir_messages.topic AND h.key IN ('', ifnull(weir_messages.key, '')) AND h.until > @now)
 RETURNING *`;
@@ -88,7 +89,7 @@ RETURNING topic`;
 /** Key hand-off: leases that message to the worker instead, if it is due and neither topic nor key is held. */
 export const HANDOFF = `
 UPDATE weir_messages
-SET state = 'active', attempts = attempts + 1, lease_token = lease_token + 1, lease_owner = @worker, lease_until = @until
+SET ${LEASE}
 WHERE ${KEY_HEAD}
 AND run_at <= @now
 AND NOT EXISTS (SELECT 1 FROM weir_holds h WHERE h.topic = @topic AND h.key IN ('', @key) AND h.until > @now)
