@@ -6,37 +6,81 @@ import { isWeirError } from '../errors.js';
 
 /** An estimate of how far a system's clock is ahead of ours. */
 export interface SkewEstimate {
-  /** Server clock minus local clock, ms (median of recent samples). 0 without samples. */
+  /** Server clock minus local clock, ms: the middle of the offsets that most recent samples allow. 0 without samples. */
   readonly offsetMs: number;
-  /** Half the spread of the samples plus half a second (`Date` has one-second resolution), ms. */
+  /** Half the width of those offsets, ms: the true offset is within `offsetMs ± uncertaintyMs`. 500 without samples. */
   readonly uncertaintyMs: number;
+  /** The samples the estimate rests on (those that agree, of the last 16). */
   readonly samples: number;
 }
 
 const MAX_SAMPLES = 16;
 
-/** Estimates a system's clock skew from the `Date` headers of its responses. */
+/** The offsets one response allows: `[lo, hi]`, ms. */
+interface Bound {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * Estimates a system's clock skew from the `Date` headers of its responses.
+ *
+ * A `Date` header is the server's clock when it answered, truncated to the second: the answer came
+ * between the request's sending and its arrival, so the offset lies within
+ * `[date − arrival, date + 1000 − sent]` (one second plus the round trip wide). Each sample is such
+ * a bound; the estimate is the range that the most of the last 16 bounds share (Marzullo's
+ * algorithm, as NTP selects its sources): a second's resolution shrinks to about a second divided
+ * by the samples plus a round trip, and a sample that disagrees with the rest (a cached response, a
+ * clock that was just stepped) is outvoted instead of widening the estimate; after a step the new
+ * offset wins once most samples show it, and a tie goes to the newest sample's side.
+ */
 export class ClockSkew {
-  private readonly samples: number[] = [];
+  private readonly bounds: Bound[] = [];
 
   constructor(private readonly clock: Clock) {}
 
-  /** Feeds one `Date` header value, read when the response arrived. */
-  observe(date: string | undefined): void {
+  /** The local clock the samples are read on. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * Feeds one `Date` header value, read when the response arrived (now); `sentAt` is when the request
+   * was sent (by the same clock; without it the bound is one second wide).
+   */
+  observe(date: string | undefined, sentAt?: number): void {
     if (date === undefined) return;
     const at = Date.parse(date);
     if (Number.isNaN(at)) return;
-    // The header is truncated to the second: its true time lies in [at, at + 1000).
-    this.samples.push(at + 500 - this.clock.now());
-    if (this.samples.length > MAX_SAMPLES) this.samples.shift();
+    const arrived = this.clock.now();
+    const sent = sentAt === undefined ? arrived : Math.min(sentAt, arrived);
+    this.bounds.push({ lo: at - arrived, hi: at + 1000 - sent });
+    if (this.bounds.length > MAX_SAMPLES) this.bounds.shift();
   }
 
   estimate(): SkewEstimate {
-    if (this.samples.length === 0) return { offsetMs: 0, uncertaintyMs: 500, samples: 0 };
-    const sorted = this.samples.toSorted((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)] as number;
-    const spread = (sorted[sorted.length - 1] as number) - (sorted[0] as number);
-    return { offsetMs: median, uncertaintyMs: spread / 2 + 500, samples: sorted.length };
+    const newest = this.bounds.at(-1);
+    if (newest === undefined) return { offsetMs: 0, uncertaintyMs: 500, samples: 0 };
+    // Sweep the bounds' ends in order (a start before an end at the same point: the bounds are closed).
+    const ends = this.bounds.flatMap((b) => [
+      { at: b.lo, step: 1 },
+      { at: b.hi, step: -1 },
+    ]);
+    ends.sort((a, b) => a.at - b.at || b.step - a.step);
+    let depth = 0;
+    let best = 0;
+    let picked: Bound | undefined;
+    for (let i = 0; i < ends.length; i++) {
+      const e = ends[i] as { at: number; step: number };
+      depth += e.step;
+      if (e.step !== 1 || depth < best) continue;
+      const range = { lo: e.at, hi: (ends[i + 1] as { at: number }).at };
+      // More samples agree; or as many, and this range is on the newest sample's side.
+      if (depth > best || (newest.lo <= range.hi && range.lo <= newest.hi)) picked = range;
+      best = depth;
+    }
+    const { lo, hi } = picked as Bound;
+    return { offsetMs: (lo + hi) / 2, uncertaintyMs: (hi - lo) / 2, samples: best };
   }
 }
 
@@ -74,14 +118,15 @@ export class SideHttp {
   private async send(call: () => PromiseLike<HttpResponse>): Promise<HttpResponse> {
     if (this.before !== undefined) await this.before();
     this.calls++;
+    const sentAt = this.skew.now();
     try {
       const res = await call();
-      this.skew.observe(res.header('date'));
+      this.skew.observe(res.header('date'), sentAt);
       return res;
     } catch (err) {
       if (isWeirError(err)) {
         const h = (err as { headers?: Record<string, string | string[]> }).headers?.date;
-        this.skew.observe(Array.isArray(h) ? h[0] : h);
+        this.skew.observe(Array.isArray(h) ? h[0] : h, sentAt);
       }
       throw err;
     }
