@@ -89,11 +89,8 @@ END $fn$;`;
       error_message = CASE WHEN b.kind = 'done' THEN x.error_message ELSE b.m->>'message' END,
       signature = CASE WHEN b.kind = 'dead' THEN b.m->>'signature' ELSE x.signature END
     FROM b`;
-  /**
-   * settle() of version 5 and settle_claimed() of version 7, from DECLARE to the promotion's WHERE:
-   * settle, collect the freed keys (and whether each may be handed off), lock them, promote.
-   */
-  const handoffBody = `DECLARE r record; v_ids text[]; v_topics text[] := '{}'; v_keys text[] := '{}'; v_next boolean[] := '{}';
+  /** settle() of version 5 and settle_claimed() of versions 7 and 8, from DECLARE to the lock of the keys it freed. */
+  const settleAndLock = `DECLARE r record; v_ids text[]; v_topics text[] := '{}'; v_keys text[] := '{}'; v_next boolean[] := '{}';
   v_promoted text[] := '{}'; v_wake text[] := '{}';
 BEGIN
   SELECT array_agg(e->>'id') INTO v_ids FROM jsonb_array_elements(p_batch) AS e;
@@ -111,30 +108,41 @@ ${settleBatch}
   END LOOP;
   IF cardinality(v_keys) = 0 THEN RETURN; END IF;
   PERFORM ${lock('z.t', 'z.k')} FROM (SELECT DISTINCT u.t, u.k FROM unnest(v_topics, v_keys) AS u(t, k) ORDER BY 1, 2) z;
-  FOR r IN
-    -- The key's first occupied entry decides and finds, as in version 4.
-    UPDATE ${s}.messages m SET
+`;
+  /** Whether a freed key's head h goes to the worker that freed it (versions 5, 7, 8). */
+  const give = `u.n AND h.run_at <= p_now AND NOT EXISTS (SELECT 1 FROM ${s}.holds o
+        WHERE o.topic = u.t AND o.key IN ('', u.k) AND o.until > p_now)`;
+  /** The freed keys whose first occupied entry (h) is waiting, so is their head; `select` is the SELECT list. */
+  const waitingHeads = (select: string): string => `      SELECT ${select}
+      FROM (SELECT u.t, u.k, bool_or(u.n) AS n FROM unnest(v_topics, v_keys, v_next) AS u(t, k, n) GROUP BY u.t, u.k) u
+      CROSS JOIN LATERAL (SELECT w.id, w.state, w.run_at FROM ${s}.messages w
+        WHERE w.topic = u.t AND w.key = u.k AND w.key IS NOT NULL AND w.${occupied}
+        ORDER BY w.state, w.seq LIMIT 1) h
+      WHERE h.state = 'waiting'`;
+  /** The promotion's UPDATE up to its FROM: a head given away is leased (as a claim would), the others become ready. */
+  const promoteHeads = `    UPDATE ${s}.messages m SET
       state = CASE WHEN g.give THEN 'active' ELSE 'ready' END,
       attempts = m.attempts + CASE WHEN g.give THEN 1 ELSE 0 END,
       lease_token = m.lease_token + CASE WHEN g.give THEN 1 ELSE 0 END,
       lease_owner = CASE WHEN g.give THEN p_worker END,
       lease_until = CASE WHEN g.give THEN p_lease_until END
-    FROM (
+`;
+  /**
+   * settle() of version 5 and settle_claimed() of version 7, from DECLARE to the promotion's WHERE:
+   * settle, collect the freed keys (and whether each may be handed off), lock them, promote.
+   */
+  const handoffBody = `${settleAndLock}  FOR r IN
+    -- The key's first occupied entry decides and finds, as in version 4.
+${promoteHeads}    FROM (
       -- OFFSET 0 keeps this subquery whole, so "give" is computed once per key, not once per use.
-      SELECT h.id, u.n AND h.run_at <= p_now AND NOT EXISTS (SELECT 1 FROM ${s}.holds o
-        WHERE o.topic = u.t AND o.key IN ('', u.k) AND o.until > p_now) AS give
-      FROM (SELECT u.t, u.k, bool_or(u.n) AS n FROM unnest(v_topics, v_keys, v_next) AS u(t, k, n) GROUP BY u.t, u.k) u
-      CROSS JOIN LATERAL (SELECT w.id, w.state, w.run_at FROM ${s}.messages w
-        WHERE w.topic = u.t AND w.key = u.k AND w.key IS NOT NULL AND w.${occupied}
-        ORDER BY w.state, w.seq LIMIT 1) h
-      WHERE h.state = 'waiting'
+${waitingHeads(`h.id, ${give} AS give`)}
       OFFSET 0) g
     WHERE m.id = g.id AND m.state = 'waiting'
 `;
-  /** The promotion loop of versions 5 and 7: `give` handles a handed-off row, the rest are promoted. */
-  const promoteLoop = (give: string): string => `  LOOP
+  /** The promotion loop of versions 5, 7 and 8: `onGiven` handles a handed-off row, the rest are promoted. */
+  const promoteLoop = (onGiven: string): string => `  LOOP
     IF r.give THEN
-${give}
+${onGiven}
       CONTINUE;
     END IF;
     IF NOT (r.topic = ANY (v_promoted)) THEN
@@ -142,6 +150,19 @@ ${give}
     END IF;
 ${wakeOnce}
   END LOOP;`;
+  /** The name, arguments and answer of settle_claimed() (versions 7 and 8). */
+  const claimedHead = (create: string): string => `${create} ${s}.settle_claimed(p_batch jsonb, p_now bigint, p_worker text, p_lease_until bigint)
+RETURNS TABLE (ord bigint, promoted text, claimed text, c_seq bigint, c_topic text, c_key text, c_payload jsonb,
+  c_headers jsonb, c_state text, c_run_at bigint, c_created_at bigint, c_attempts integer, c_history jsonb,
+  c_error jsonb, c_finished_at bigint, c_replays integer, c_lease_token bigint, c_lease_until bigint)
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$`;
+  /** settle_claimed()'s end (versions 7 and 8): the promotion loop, then the handed-off rows read again by primary key. */
+  const claimedTail = `${promoteLoop('      v_given := v_given || r.id;')}
+  RETURN QUERY SELECT NULL::bigint, NULL::text, m.id, m.seq, m.topic, m.key, m.payload, m.headers, m.state, m.run_at,
+    m.created_at, m.attempts, m.history, m.error, m.finished_at, m.replays, m.lease_token, m.lease_until
+  FROM ${s}.messages m WHERE m.id = ANY (v_given);
+END;
+END $fn$;`;
   return checkMigrations([
     {
       version: 1,
@@ -478,20 +499,37 @@ ALTER FUNCTION ${s}.settle(jsonb, bigint, text, bigint) SET enable_seqscan = off
 -- "claimed", the rest in c_*) instead of one to_jsonb() row each, which cost ~9 us per row, ~10% of
 -- a keyed settle. The promotion's loop reads only what it needs; the handed-off rows are read
 -- again by primary key at the end. The version 5 function stays for processes not yet upgraded.
-CREATE FUNCTION ${s}.settle_claimed(p_batch jsonb, p_now bigint, p_worker text, p_lease_until bigint)
-RETURNS TABLE (ord bigint, promoted text, claimed text, c_seq bigint, c_topic text, c_key text, c_payload jsonb,
-  c_headers jsonb, c_state text, c_run_at bigint, c_created_at bigint, c_attempts integer, c_history jsonb,
-  c_error jsonb, c_finished_at bigint, c_replays integer, c_lease_token bigint, c_lease_until bigint)
-LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
+${claimedHead('CREATE FUNCTION')}
 DECLARE v_given text[] := '{}';
 BEGIN
 ${handoffBody}    RETURNING m.id, m.topic, m.run_at, g.give
-${promoteLoop('      v_given := v_given || r.id;')}
-  RETURN QUERY SELECT NULL::bigint, NULL::text, m.id, m.seq, m.topic, m.key, m.payload, m.headers, m.state, m.run_at,
-    m.created_at, m.attempts, m.history, m.error, m.finished_at, m.replays, m.lease_token, m.lease_until
-  FROM ${s}.messages m WHERE m.id = ANY (v_given);
-END;
-END $fn$;
+${claimedTail}
+`,
+    },
+    {
+      version: 8,
+      name: 'settle finds the heads of freed keys before it promotes them',
+      sql: `
+-- settle_claimed() of version 7 found each freed key's head in a subquery of the UPDATE that
+-- promotes it. An index scan marks the dead entries it passed (LP_DEAD, skipped by later scans) only
+-- if their page did not change meanwhile, and the UPDATE inserts the promoted message's new entry
+-- into that very page of messages_key: the entries a key's earlier messages left (two per message:
+-- waiting, active) stayed unmarked, and every later seek of the key fetched their rows again (over a
+-- keyed drain, ~17 entries per scan reached the executor; 6-8 with this version). The heads are now
+-- found by a statement of their own, which ends (and marks) before the UPDATE, which then reaches
+-- each head by primary key. Same contract, same results.
+${claimedHead('CREATE OR REPLACE FUNCTION')}
+DECLARE v_given text[] := '{}'; v_head text[]; v_give boolean[];
+BEGIN
+${settleAndLock}  -- The heads, by a statement of their own (see above); arrays aggregated together keep one order.
+${waitingHeads(`array_agg(h.id), array_agg(${give})`)}
+  INTO v_head, v_give;
+  IF v_head IS NULL THEN RETURN; END IF;
+  FOR r IN
+${promoteHeads}    FROM unnest(v_head, v_give) AS g(id, give)
+    WHERE m.id = g.id AND m.state = 'waiting'
+    RETURNING m.id, m.topic, m.run_at, g.give
+${claimedTail}
 `,
     },
   ]);
