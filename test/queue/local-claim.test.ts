@@ -48,6 +48,43 @@ describe('queue: messages leased at enqueue to a local worker (SQLite, fake cloc
     expect((await store.queue.get(id))?.attempts).toBe(1);
   });
 
+  it('leases as much of a batch as the free slots allow; a delayed message, one behind its key and a repeated id are not leased', async () => {
+    const { store, clock, consumer, producer, g } = await split();
+    await consumer.handle('k', g.handler, { concurrency: 5, ordering: 'key' });
+    await waitFor(async () => (await consumer.policy('k')) !== null, clock);
+
+    const [first, second, third] = await producer.enqueueMany([
+      { topic: 't', payload: { n: 1 } },
+      { topic: 't', payload: { n: 2 } },
+      { topic: 't', payload: { n: 3 } },
+    ]);
+    const [later, head, behind] = await producer.enqueueMany([
+      { topic: 'k', payload: { n: 4 }, key: 'a', delay: 10_000 },
+      { topic: 'k', payload: { n: 5 }, key: 'b' },
+      { topic: 'k', payload: { n: 6 }, key: 'b' },
+    ]);
+    // 't' has two slots: the third message waits for the worker's claim.
+    expect([first, second, third].map((id) => row(store, id!))).toEqual([
+      { state: 'active', owner: consumer.workerId, attempts: 1 },
+      { state: 'active', owner: consumer.workerId, attempts: 1 },
+      { state: 'ready', owner: null, attempts: 0 },
+    ]);
+    expect([later, head, behind].map((id) => row(store, id!)?.state)).toEqual(['ready', 'active', 'waiting']);
+    // The same id again: one message, still leased once.
+    expect(await producer.enqueue('t', { n: 1 }, { id: first! })).toBe(first);
+    expect(row(store, first!)).toEqual({ state: 'active', owner: consumer.workerId, attempts: 1 });
+
+    for (const id of [first, second, head]) {
+      await waitFor(() => g.started.includes(id!), clock);
+      g.release(id!);
+    }
+    await waitFor(() => g.started.includes(third!) && g.started.includes(behind!), clock);
+    for (const id of [third, behind]) g.release(id!);
+    expect(g.started).not.toContain(later);
+    await waitFor(async () => (await store.queue.get(behind!))?.state === 'done', clock);
+    expect((await store.queue.get(head!))?.attempts).toBe(1);
+  });
+
   it('leaves the message ready when no slot is free, and the worker claims it once one frees', async () => {
     const { store, clock, queue } = await setup();
     const g = gated();

@@ -7,25 +7,44 @@
  */
 const OCCUPIED = `state IN ('ready', 'waiting', 'active', 'blocked')`;
 
-/** A delivery's lease to worker @worker until @until (claim, lease at enqueue, key hand-off): counted as a delivery, new fencing token. */
+/** A delivery's lease to worker @worker until @until (claim, key hand-off; ENQUEUE_LEASED inserts the same): counted as a delivery, new fencing token. */
 const LEASE = `state = 'active', attempts = attempts + 1, lease_token = lease_token + 1, lease_owner = @worker, lease_until = @until`;
 
 /**
  * A keyed message is `ready` only when nothing else occupies its key (and its topic is key-ordered);
  * otherwise it `waits` until its predecessor is done or dead-lettered.
  */
-export const ENQUEUE = `
-INSERT INTO weir_messages (id, topic, key, payload, headers, state, run_at, created_at)
-VALUES (@id, @topic, @key, @payload, @headers,
-  CASE
+const NEW_STATE = `CASE
     WHEN @key IS NULL THEN 'ready'
     WHEN EXISTS (SELECT 1 FROM weir_topics WHERE topic = @topic AND ordering = 'none') THEN 'ready'
     WHEN EXISTS (SELECT 1 FROM weir_messages WHERE topic = @topic AND key = @key AND ${OCCUPIED}) THEN 'waiting'
     ELSE 'ready'
-  END,
-  @runAt, @now)
+  END`;
+
+export const ENQUEUE = `
+INSERT INTO weir_messages (id, topic, key, payload, headers, state, run_at, created_at)
+VALUES (@id, @topic, @key, @payload, @headers, ${NEW_STATE}, @runAt, @now)
 ON CONFLICT (id) DO NOTHING
-RETURNING state, seq`;
+RETURNING state`;
+
+/**
+ * An enqueue whose message a local worker takes in the same transaction: inserted already leased to
+ * @worker until @until (as a claim would lease it: one delivery, fencing token 1) when it would be
+ * ready, is due, and neither its topic nor its key is held; otherwise inserted as ENQUEUE would.
+ * (`WHERE true`: SQLite's parser needs a WHERE before ON CONFLICT in an INSERT … SELECT.)
+ */
+export const ENQUEUE_LEASED = `
+INSERT INTO weir_messages (id, topic, key, payload, headers, state, run_at, created_at, attempts, lease_token, lease_owner, lease_until)
+SELECT @id, @topic, @key, @payload, @headers, s.state, @runAt, @now, s.leased, s.leased,
+  CASE WHEN s.leased THEN @worker END, CASE WHEN s.leased THEN @until END
+FROM (SELECT n.state, n.state = 'active' AS leased FROM (SELECT CASE
+    WHEN ${NEW_STATE} = 'waiting' THEN 'waiting'
+    WHEN @runAt <= @now AND NOT EXISTS (SELECT 1 FROM weir_holds h WHERE h.topic = @topic AND h.key IN ('', ifnull(@key, '')) AND h.until > @now) THEN 'active'
+    ELSE 'ready'
+  END AS state) n) s
+WHERE true
+ON CONFLICT (id) DO NOTHING
+RETURNING *`;
 
 /**
  * One statement, so it takes the write lock before reading (no read-to-write upgrade, no
@@ -42,14 +61,6 @@ WHERE seq IN (
       SELECT 1 FROM weir_holds h WHERE h.topic = @topic AND h.key = m.key AND h.until > @now))
   ORDER BY m.run_at, m.seq
   LIMIT @limit)
-RETURNING *`;
-
-/** An enqueue's own ready message, leased to a local worker in the same transaction, unless held. */
-export const LEASE_NEW = `
-UPDATE weir_messages
-SET ${LEASE}
-WHERE seq = @seq AND state = 'ready'
-  AND NOT EXISTS (SELECT 1 FROM weir_holds h WHERE h.topic = weir_messages.topic AND h.key IN ('', ifnull(weir_messages.key, '')) AND h.until > @now)
 RETURNING *`;
 
 export const SETTLE_DONE = `

@@ -28,13 +28,6 @@ import * as sql from './queue.sql.js';
 
 type Row = Record<string, unknown>;
 
-/** What an enqueue inserted: ids, topics with a due ready message, and those messages. */
-interface Inserted {
-  ids: string[];
-  wake: Set<string>;
-  due: Array<{ topic: string; seq: number }>;
-}
-
 /** The SQLite queue: synchronous under the hood, promises at the interface (except with a caller's transaction). */
 export class SqliteQueueStore implements QueueStore, InboxStore {
   constructor(private readonly c: SqliteConnection) {}
@@ -43,32 +36,21 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
   private readonly claimers = new Set<LocalClaimer>();
 
   enqueue(tx: Transaction | undefined, messages: readonly NewMessage[], now: number): readonly string[] {
-    const stmt = this.c.stmtOn(tx, sql.ENQUEUE);
-    const insert = (): Inserted => {
-      const ids: string[] = [];
-      const wake = new Set<string>();
-      const due: Array<{ topic: string; seq: number }> = [];
-      for (const m of messages) {
-        const row = stmt.get({
-          id: m.id,
-          topic: m.topic,
-          key: m.key,
-          payload: JSON.stringify(m.payload ?? null),
-          headers: JSON.stringify(m.headers),
-          runAt: m.runAt,
-          now,
-        }) as { state: string; seq: number } | undefined;
-        if (row === undefined) continue;
-        ids.push(m.id);
-        if (row.state !== 'ready' || m.runAt > now) continue;
-        wake.add(m.topic);
-        due.push({ topic: m.topic, seq: row.seq });
-      }
-      return { ids, wake, due };
-    };
     const conn = (tx ?? this.c.db) as { readonly inTransaction: boolean };
     // Our own transaction, and a local worker with room: it takes the messages in the same commit.
-    if (this.claimers.size > 0 && tx === undefined && !conn.inTransaction) return this.enqueueAndClaim(insert, now);
+    if (this.claimers.size > 0 && tx === undefined && !conn.inTransaction) return this.enqueueAndClaim(messages, now);
+    const stmt = this.c.stmtOn(tx, sql.ENQUEUE);
+    const insert = (): { ids: string[]; wake: Set<string> } => {
+      const ids: string[] = [];
+      const wake = new Set<string>();
+      for (const m of messages) {
+        const row = stmt.get(enqueueParams(m, now)) as { state: string } | undefined;
+        if (row === undefined) continue;
+        ids.push(m.id);
+        if (row.state === 'ready' && m.runAt <= now) wake.add(m.topic);
+      }
+      return { ids, wake };
+    };
     // Several messages: one transaction (a savepoint inside the caller's), so the batch is atomic.
     const { ids, wake } = tx === undefined && messages.length > 1 ? this.c.tx(insert) : insert();
     // Committed already (our own statement or transaction): wake this process's workers now, not a
@@ -79,39 +61,44 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
   }
 
   /**
-   * Inserts and, in the same (synced) transaction, leases the inserted messages that are ready and
-   * due to the attached workers with room: one commit instead of the enqueue's and then the worker's
-   * claim, no wake-up hop, one statement per message. A held topic or key keeps its message ready.
-   * A topic is still woken when one of its new messages was left ready (no room, held); older ready
-   * messages had their own wake-up when they were enqueued or freed.
+   * Inserts, in one (synced) transaction, the messages that an attached worker with room takes
+   * already leased to it (`ENQUEUE_LEASED`: ready, due and not held), the others as usual: one
+   * commit instead of the enqueue's and then the worker's claim, no wake-up hop, one statement per
+   * message. A topic is still woken when one of its new messages was left ready (no room, held);
+   * older ready messages had their own wake-up when they were enqueued or freed.
    */
-  private enqueueAndClaim(insert: () => Inserted, now: number): readonly string[] {
+  private enqueueAndClaim(messages: readonly NewMessage[], now: number): readonly string[] {
     const taken = new Map<LocalClaimer, ClaimedMessage[]>();
     const left = new Set<string>();
-    const { ids, wake } = this.c.tx(() => {
-      const out = insert();
+    const ids = this.c.tx(() => {
+      const out: string[] = [];
       const room = new Map<string, Array<{ claimer: LocalClaimer; room: number }>>();
-      for (const { topic, seq } of out.due) {
-        let offers = room.get(topic);
+      for (const m of messages) {
+        let offers = room.get(m.topic);
         if (offers === undefined) {
-          offers = [...this.claimers].map((claimer) => ({ claimer, room: claimer.room(topic) })).filter((o) => o.room > 0);
-          room.set(topic, offers);
+          offers = [...this.claimers].map((claimer) => ({ claimer, room: claimer.room(m.topic) })).filter((o) => o.room > 0);
+          room.set(m.topic, offers);
         }
-        const offer = offers.find((o) => o.room > 0);
-        const row = offer === undefined ? undefined : (this.c.stmt(sql.LEASE_NEW).get({ seq, now, worker: offer.claimer.workerId, until: now + offer.claimer.leaseMs }) as Row | undefined);
-        if (offer === undefined || row === undefined) {
-          left.add(topic);
-          continue;
-        }
-        offer.room--;
-        let list = taken.get(offer.claimer);
-        if (list === undefined) taken.set(offer.claimer, (list = []));
-        list.push(claimedRow(row));
+        const offer = m.runAt <= now ? offers.find((o) => o.room > 0) : undefined;
+        const params = enqueueParams(m, now);
+        const row = (
+          offer === undefined
+            ? this.c.stmt(sql.ENQUEUE).get(params)
+            : this.c.stmt(sql.ENQUEUE_LEASED).get({ ...params, worker: offer.claimer.workerId, until: now + offer.claimer.leaseMs })
+        ) as Row | undefined;
+        if (row === undefined) continue;
+        out.push(m.id);
+        if (offer !== undefined && row.state === 'active') {
+          offer.room--;
+          let list = taken.get(offer.claimer);
+          if (list === undefined) taken.set(offer.claimer, (list = []));
+          list.push(claimedRow(row));
+        } else if (row.state === 'ready' && m.runAt <= now) left.add(m.topic);
       }
       return out;
     });
     for (const [claimer, claimed] of taken) claimer.take(claimed);
-    for (const topic of wake) if (left.has(topic)) this.c.wakeNow(topic);
+    for (const topic of left) this.c.wakeNow(topic);
     return ids;
   }
 
@@ -300,4 +287,9 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
   once(tx: Transaction, consumer: string, messageId: string, now: number): boolean {
     return this.c.stmtOn(tx, sql.ONCE).run(consumer, messageId, now).changes === 1;
   }
+}
+
+/** The parameters of ENQUEUE for one message. */
+function enqueueParams(m: NewMessage, now: number): Record<string, unknown> {
+  return { id: m.id, topic: m.topic, key: m.key, payload: JSON.stringify(m.payload ?? null), headers: JSON.stringify(m.headers), runAt: m.runAt, now };
 }
