@@ -63,15 +63,28 @@ describe('ClockSkew', () => {
     expect(e.uncertaintyMs).toBeLessThan(250);
   });
 
-  it('a stepped server clock: the old offset holds until the new one has as many samples, then the newest side wins', async () => {
+  it('the newest sample alone disagreeing widens the estimate to cover it; the next agreeing one narrows it again', async () => {
+    const clock = new FakeClock();
+    const skew = new ClockSkew(clock);
+    await calls(clock, skew, 10, 15_000);
+    await call(clock, skew, 15_000, 4, (serverNow) => new Date(serverNow + 60_000).toUTCString());
+    expect(skew.estimate().uncertaintyMs).toBeGreaterThan(29_000);
+    expect(within(skew.estimate(), 15_000)).toBe(true);
+    await calls(clock, skew, 1, 15_000);
+    expect(skew.estimate().uncertaintyMs).toBeLessThan(250);
+  });
+
+  it('a stepped server clock: the estimate spans both offsets until the new one has as many samples, then it is the new one', async () => {
     const clock = new FakeClock();
     const skew = new ClockSkew(clock);
     await calls(clock, skew, 16, 15_000);
     await calls(clock, skew, 7, 25_000);
-    expect(within(skew.estimate(), 15_000)).toBe(true);
-    expect(skew.estimate().samples).toBe(9);
+    const spanning = skew.estimate();
+    expect(spanning.samples).toBe(9);
+    expect(within(spanning, 15_000) && within(spanning, 25_000), JSON.stringify(spanning)).toBe(true);
     await calls(clock, skew, 1, 25_000); // 8 and 8: a tie, the newest sample's side
     expect(within(skew.estimate(), 25_000)).toBe(true);
+    expect(skew.estimate().uncertaintyMs).toBeLessThan(250);
     await calls(clock, skew, 8, 25_000);
     expect(skew.estimate()).toMatchObject({ samples: 16 });
     expect(within(skew.estimate(), 25_000)).toBe(true);

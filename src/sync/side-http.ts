@@ -30,9 +30,10 @@ interface Bound {
  * `[date − arrival, date + 1000 − sent]` (one second plus the round trip wide). Each sample is such
  * a bound; the estimate is the range that the most of the last 16 bounds share (Marzullo's
  * algorithm, as NTP selects its sources): a second's resolution shrinks to about a second divided
- * by the samples plus a round trip, and a sample that disagrees with the rest (a cached response, a
- * clock that was just stepped) is outvoted instead of widening the estimate; after a step the new
- * offset wins once most samples show it, and a tie goes to the newest sample's side.
+ * by the samples plus a round trip, and an older sample that disagrees with the rest (a cached
+ * response) is outvoted instead of widening the estimate. When the newest sample disagrees (the
+ * server's clock may have been stepped), the estimate spans both offsets, so nothing is decided on
+ * the old one, until the new offset has as many samples (a tie goes to the newest sample's side).
  */
 export class ClockSkew {
   private readonly bounds: Bound[] = [];
@@ -79,7 +80,13 @@ export class ClockSkew {
       if (depth > best || (newest.lo <= range.hi && range.lo <= newest.hi)) picked = range;
       best = depth;
     }
-    const { lo, hi } = picked as Bound;
+    let { lo, hi } = picked as Bound;
+    // The newest sample disagrees with the majority: the clock may just have been stepped, so the
+    // estimate spans both until the new offset has as many samples (never confidently the old one).
+    if (newest.hi < lo || newest.lo > hi) {
+      lo = Math.min(lo, newest.lo);
+      hi = Math.max(hi, newest.hi);
+    }
     return { offsetMs: (lo + hi) / 2, uncertaintyMs: (hi - lo) / 2, samples: best };
   }
 }
