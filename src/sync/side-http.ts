@@ -63,24 +63,24 @@ export class ClockSkew {
     const newest = this.bounds.at(-1);
     if (newest === undefined) return { offsetMs: 0, uncertaintyMs: 500, samples: 0 };
     // Sweep the bounds' ends in order (a start before an end at the same point: the bounds are closed).
-    const ends = this.bounds.flatMap((b) => [
-      { at: b.lo, step: 1 },
-      { at: b.hi, step: -1 },
+    const ends: Array<{ at: number; step: 1 | -1 }> = this.bounds.flatMap((b) => [
+      { at: b.lo, step: 1 as const },
+      { at: b.hi, step: -1 as const },
     ]);
     ends.sort((a, b) => a.at - b.at || b.step - a.step);
     let depth = 0;
     let best = 0;
-    let picked: Bound | undefined;
-    for (let i = 0; i < ends.length; i++) {
-      const e = ends[i] as { at: number; step: number };
+    let picked: Bound = newest;
+    for (const [i, e] of ends.entries()) {
       depth += e.step;
       if (e.step !== 1 || depth < best) continue;
+      // A start is always followed by at least its own end.
       const range = { lo: e.at, hi: (ends[i + 1] as { at: number }).at };
       // More samples agree; or as many, and this range is on the newest sample's side.
       if (depth > best || (newest.lo <= range.hi && range.lo <= newest.hi)) picked = range;
       best = depth;
     }
-    let { lo, hi } = picked as Bound;
+    let { lo, hi } = picked;
     // The newest sample disagrees with the majority: the clock may just have been stepped, so the
     // estimate spans both until the new offset has as many samples (never confidently the old one).
     if (newest.hi < lo || newest.lo > hi) {

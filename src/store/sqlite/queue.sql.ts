@@ -35,13 +35,13 @@ RETURNING state`;
  */
 export const ENQUEUE_LEASED = `
 INSERT INTO weir_messages (id, topic, key, payload, headers, state, run_at, created_at, attempts, lease_token, lease_owner, lease_until)
-SELECT @id, @topic, @key, @payload, @headers, s.state, @runAt, @now, s.leased, s.leased,
-  CASE WHEN s.leased THEN @worker END, CASE WHEN s.leased THEN @until END
-FROM (SELECT n.state, n.state = 'active' AS leased FROM (SELECT CASE
+SELECT @id, @topic, @key, @payload, @headers, s.state, @runAt, @now, s.state = 'active', s.state = 'active',
+  CASE WHEN s.state = 'active' THEN @worker END, CASE WHEN s.state = 'active' THEN @until END
+FROM (SELECT CASE
     WHEN ${NEW_STATE} = 'waiting' THEN 'waiting'
     WHEN @runAt <= @now AND NOT EXISTS (SELECT 1 FROM weir_holds h WHERE h.topic = @topic AND h.key IN ('', ifnull(@key, '')) AND h.until > @now) THEN 'active'
     ELSE 'ready'
-  END AS state) n) s
+  END AS state) s
 WHERE true
 ON CONFLICT (id) DO NOTHING
 RETURNING *`;

@@ -81,11 +81,8 @@ export class SqliteQueueStore implements QueueStore, InboxStore {
         }
         const offer = m.runAt <= now ? offers.find((o) => o.room > 0) : undefined;
         const params = enqueueParams(m, now);
-        const row = (
-          offer === undefined
-            ? this.c.stmt(sql.ENQUEUE).get(params)
-            : this.c.stmt(sql.ENQUEUE_LEASED).get({ ...params, worker: offer.claimer.workerId, until: now + offer.claimer.leaseMs })
-        ) as Row | undefined;
+        if (offer !== undefined) Object.assign(params, { worker: offer.claimer.workerId, until: now + offer.claimer.leaseMs });
+        const row = this.c.stmt(offer === undefined ? sql.ENQUEUE : sql.ENQUEUE_LEASED).get(params) as Row | undefined;
         if (row === undefined) continue;
         out.push(m.id);
         if (offer !== undefined && row.state === 'active') {
