@@ -6,6 +6,7 @@
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Logger, makeWorkerUtils, run, type Runner, type WorkerUtils } from 'graphile-worker';
 import pg from 'pg';
@@ -239,6 +240,52 @@ export function graphile(name: string, url: string, schema: string): System {
       utils = undefined;
     },
     destroy: () => dropSchema(url, schema),
+  };
+}
+
+/**
+ * Not a queue: the floor of SQLite idle latency on this disk. Each enqueue is one bare `INSERT` in
+ * autocommit through better-sqlite3 with the same pragmas as Weir's `'full'` store (WAL,
+ * `synchronous = FULL`), and the handler is called on the next macrotask with the payload it was
+ * given: no claim, no lease, no read back. Whatever a durable SQLite queue adds, it cannot go below this.
+ */
+export function sqliteFloor(name: string): System {
+  const file = join(tmpdir(), `weir-bench-floor-${process.pid}-${Date.now()}.db`);
+  let db: Database.Database | undefined;
+  let insert: Database.Statement | undefined;
+  const handlers = new Map<string, (p: Payload) => void>();
+  return {
+    name,
+    backend: 'sqlite',
+    settings: 'temp file, WAL, synchronous = FULL; one INSERT per enqueue, then the handler on the next macrotask',
+    keyed: null,
+    metrics: ['latency'],
+    async open() {
+      db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.exec('CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload TEXT NOT NULL)');
+      insert = db.prepare('INSERT INTO messages (topic, payload) VALUES (?, ?)');
+    },
+    async enqueue(topic, item) {
+      insert!.run(topic, JSON.stringify(item.payload));
+      const handler = handlers.get(topic);
+      if (handler !== undefined) setImmediate(handler, item.payload);
+    },
+    async enqueueBatch() {
+      throw new Error(`${name} measures idle latency only`);
+    },
+    async consume(topic, _keyed, handler) {
+      handlers.set(topic, handler);
+      return { stop: async () => void handlers.delete(topic) };
+    },
+    async close() {
+      db?.close();
+      db = undefined;
+    },
+    async destroy() {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
+    },
   };
 }
 

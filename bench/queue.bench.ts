@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { postgresUrl } from '../test/helpers/services.js';
 import { type Bench, type BenchContext, table } from './harness.js';
-import { bullmq, CONCURRENCY, graphile, type Item, type Payload, pgBoss, type System, weir, weirSqliteFile } from './queue-systems.js';
+import { bullmq, CONCURRENCY, graphile, type Item, type Payload, pgBoss, sqliteFloor, type System, weir, weirSqliteFile } from './queue-systems.js';
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[`WEIR_BENCH_QUEUE_${name}`]);
@@ -109,6 +109,7 @@ function systems(url: string | undefined, redis: boolean): System[] {
   const list: System[] = [
     weir('weir sqlite (full)', 'sqlite', `sqlite:${weirSqliteFile()}`, '', "temp file, durability 'full' (the default: every enqueue synced to disk; the worker's claims and settlements are not waited for)"),
     weir('weir sqlite (normal)', 'sqlite', `sqlite:${weirSqliteFile()}`, '', "temp file, durability 'normal' (survives kill -9, not power loss)", { durability: 'normal' }),
+    sqliteFloor('floor: bare synced sqlite insert'),
   ];
   if (url !== undefined) {
     list.push(
@@ -353,11 +354,15 @@ function targets(ctx: BenchContext, list: readonly System[], results: Map<string
     const p99 = pct(weirPg.fromCall, 99);
     ctx.log(`${name}: idle p99 < 10 ms: ${ms(p99)} ms — ${verdict(p99 < 10)}`);
   }
+  const floor = results.get('floor: bare synced sqlite insert');
   for (const name of ['weir sqlite (full)', 'weir sqlite (normal)']) {
     const r = results.get(name);
     if (r === undefined) continue;
     const p99 = pct(r.fromCall, 99);
     ctx.log(`Idle p99 on SQLite < 2 ms, ${name}: ${ms(p99)} ms (from commit ${ms(pct(r.fromCommit, 99))} ms) — ${verdict(p99 < 2)}`);
+    if (name === 'weir sqlite (full)' && floor !== undefined && floor.fromCall.length > 0) {
+      ctx.log(`  the floor on this disk, a bare synced INSERT then the handler: p50 ${ms(pct(floor.fromCall, 50))}, p99 ${ms(pct(floor.fromCall, 99))} ms`);
+    }
     const bull = results.get('bullmq');
     if (bull !== undefined) {
       const ratio = median(r.drain) / median(bull.drain);

@@ -3,6 +3,7 @@
  * share its event loop. Plain JavaScript over the built package (`dist/`, made by `npm run bench`),
  * as an application would run it. CASE selects the protection; prints `LISTENING <port>`.
  */
+import { hash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,29 @@ if (CASE === 'weir-rate-limit') {
   // object per batch. Both are measured: with it (a client shared with other uses) and without.
   redis = new Redis({ host: '127.0.0.1', port: 6379, enableAutoPipelining: CASE === 'weir-idempotency-redis' });
   await app.register(weir, { use: [idempotency({ store: redisIdempotencyStore(redis, { prefix }), retentionMs: 60_000 })] });
+} else if (CASE === 'floor-idempotency-redis') {
+  // The floor, not a product: about the least an idempotency layer on Redis can do for a fresh POST.
+  // One `SET key NX GET` claims the key before the handler (an existing record answers 409 here,
+  // with no replay, fingerprint check or key syntax check), one `SET` stores status and body in
+  // onSend; the fingerprint is a digest of the parsed body, no header is captured. ioredis with
+  // auto-pipelining, so concurrent requests share round trips.
+  redis = new Redis({ host: '127.0.0.1', port: 6379, enableAutoPipelining: true });
+  const kFloorKey = Symbol('floor.key');
+  app.decorateRequest(kFloorKey, null);
+  app.addHook('preHandler', async (req, reply) => {
+    const key = req.headers['idempotency-key'];
+    if (req.method !== 'POST' || typeof key !== 'string') return;
+    const k = `${prefix}${key}`;
+    const fingerprint = hash('sha256', `${req.method} ${req.url} ${JSON.stringify(req.body)}`, 'base64url');
+    const previous = await redis.set(k, `in-flight ${fingerprint}`, 'PX', 60_000, 'NX', 'GET');
+    if (previous !== null) return reply.code(409).send({ title: 'in flight or done' });
+    req[kFloorKey] = k;
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    const k = req[kFloorKey];
+    if (k !== null) await redis.set(k, JSON.stringify({ status: reply.statusCode, body: String(payload) }), 'PX', 60_000);
+    return payload;
+  });
 }
 
 app.get('/', async () => ({ hello: 'world' }));
