@@ -2,7 +2,7 @@ import { InvalidOptionError } from '../errors.js';
 import { type Clock, systemClock } from '../internal/clock.js';
 import { serializeItem, serializeList, sf } from '../internal/structured-fields.js';
 import { finite, fn, integer, oneOf } from '../internal/validate.js';
-import { beforeOnly, type Middleware } from './compose.js';
+import { beforeOnly, type Middleware, type Next } from './compose.js';
 import type { ServerContext } from './context.js';
 import { HttpError } from './problem.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-algorithms.js';
@@ -88,19 +88,29 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   const names = rules.map((r) => serializeItem(sf.item(sf.string(r.name))) as string);
   const memory = store instanceof MemoryRateLimitStore ? store : undefined;
 
-  return beforeOnly(async function rateLimitMiddleware(ctx, next) {
-    const k = keyOf(ctx);
-    const key = typeof k === 'string' || k === undefined ? k : await k;
+  const limited = (ctx: ServerContext, next: Next, key: string | undefined): Promise<void> => {
     if (key === undefined) return next();
     const cost = costOf === undefined ? 1 : costOf(ctx);
-    let decisions: readonly RateLimitDecision[];
+    const request = { key, rules, cost, now: clock.now() };
+    let decisions: readonly RateLimitDecision[] | Promise<readonly RateLimitDecision[]>;
     try {
-      const request = { key, rules, cost, now: clock.now() };
-      decisions = memory === undefined ? await store.consume(request) : memory.consumeSync(request);
+      decisions = memory === undefined ? store.consume(request) : memory.consumeSync(request);
     } catch (err) {
-      if (onStoreError === 'allow') return next();
-      throw new HttpError('WEIR_STORE', 503, 'The rate limiter is unavailable.', { cause: err, headers: { 'retry-after': '1' } });
+      return unavailable(next, err);
     }
+    if (Array.isArray(decisions)) return decided(ctx, next, decisions);
+    return Promise.resolve(decisions).then(
+      (d) => decided(ctx, next, d),
+      (err: unknown) => unavailable(next, err),
+    );
+  };
+
+  const unavailable = (next: Next, err: unknown): Promise<void> => {
+    if (onStoreError === 'allow') return next();
+    throw new HttpError('WEIR_STORE', 503, 'The rate limiter is unavailable.', { cause: err, headers: { 'retry-after': '1' } });
+  };
+
+  const decided = (ctx: ServerContext, next: Next, decisions: readonly RateLimitDecision[]): Promise<void> => {
     const headers = ctx.headers;
     headers.set('ratelimit-policy', policyHeader);
     let field = '';
@@ -124,6 +134,14 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       headers: { 'retry-after': String(retryAfter) },
       extensions: { policy: rule.name, limit: rule.limit, windowSeconds: Math.ceil(rule.windowMs / 1000), retryAfter },
     });
+  };
+
+  // Not an async function: with the memory store and a synchronous key, a request costs no promise
+  // of its own (`compose` turns a synchronous throw into the 429 response like a rejection).
+  return beforeOnly(function rateLimitMiddleware(ctx: ServerContext, next: Next): Promise<void> {
+    const k = keyOf(ctx);
+    if (typeof k === 'string' || k === undefined) return limited(ctx, next, k);
+    return k.then((key) => limited(ctx, next, key));
   });
 }
 

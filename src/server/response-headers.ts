@@ -38,6 +38,17 @@ export class ResponseHeaders {
     return this.#values.size;
   }
 
+  /**
+   * Calls `fn` with each `(name, value)`, as the iterator yields them: lower-case names, each
+   * `set-cookie` apart, other lists joined. No generator or pair arrays: the adapters' per-request path.
+   */
+  forEach(fn: (name: string, value: string) => void): void {
+    for (const [name, list] of this.#values) {
+      if (name === 'set-cookie') for (const v of list) fn(name, v);
+      else fn(name, list.length === 1 ? (list[0] as string) : list.join(', '));
+    }
+  }
+
   /** `[name, value]` pairs, lower-case names; each `set-cookie` apart, other lists joined. */
   *[Symbol.iterator](): IterableIterator<[string, string]> {
     for (const [name, list] of this.#values) {
@@ -51,8 +62,10 @@ export class ResponseHeaders {
   }
 }
 
+const UNSAFE = /[\r\n\0]/;
+
 function checked(value: string | number): string {
   const v = String(value);
-  if (/[\r\n\0]/.test(v)) throw new TypeError('A header value may not contain CR, LF or NUL.');
+  if (UNSAFE.test(v)) throw new TypeError('A header value may not contain CR, LF or NUL.');
   return v;
 }

@@ -96,10 +96,10 @@ export function weir(...middleware: ReadonlyArray<Middleware | readonly Middlewa
       chain(ctx, async () => {
         reached = true;
         if (ctx.hasHeaders) {
-          for (const [name, value] of ctx.headers) {
+          ctx.headers.forEach((name, value) => {
             if (name === 'set-cookie') res.append(name, value);
             else res.setHeader(name, value);
-          }
+          });
         }
         next();
       }).then(

@@ -13,14 +13,13 @@ import { headerOf, headerText, nodeHeaders, type SocketLike, tlsInfoOf, webReque
 export class Shared implements RequestSource {
   readonly ctx: ServerContext;
   /** The run of each Weir hooks instance on this request, by instance id. */
-  readonly runs: Run[] = [];
+  readonly runs: Array<Run | undefined> = [];
   bodyWanted = false;
   bodyProvided = false;
   raw: Buffer | undefined = undefined;
   teed = false;
   private resolveBody: ((bytes: Uint8Array) => void) | undefined = undefined;
   private bodyPromise: Promise<Uint8Array> | undefined = undefined;
-  private waiters: Array<() => void> | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private abortReason: { reason: unknown } | undefined = undefined;
 
@@ -68,7 +67,8 @@ export class Shared implements RequestSource {
       if (this.bodyProvided) this.resolveBody?.(this.raw ?? fromParsed(this.request.body));
       else {
         this.bodyWanted = true;
-        for (const wake of this.waiters ?? []) wake();
+        // A run waiting in `yielded()` moves its hook on: the lifecycle must parse the body first.
+        for (const run of this.runs) run?.poke();
       }
     }
     return this.bodyPromise;
@@ -107,10 +107,6 @@ export class Shared implements RequestSource {
     tapped[kTap] = { shared: this, chunks: [], own: Object.hasOwn(payload, 'emit') ? payload.emit : undefined };
     tapped.emit = tapEmit as Readable['emit'];
     return payload;
-  }
-
-  subscribe(wake: () => void): void {
-    (this.waiters ??= []).push(wake);
   }
 }
 
@@ -158,6 +154,8 @@ function fromParsed(body: unknown): Uint8Array {
 
 type Phase = 'running' | 'handler' | 'done';
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /**
  * One plugin instance's chain on one request. The chain runs alongside Fastify's lifecycle: it
  * starts in `onRequest` and the lifecycle moves on whenever the chain reaches the handler
@@ -184,24 +182,21 @@ export class Run {
     reply: FastifyReply,
     beforeOnly: boolean,
   ) {
-    shared.subscribe(() => this.poke());
+    const finish = (): void => this.finish();
     this.chainDone = chain(shared.ctx, () => {
       this.reached = true;
       this.phase = 'handler';
       this.poke();
       if (beforeOnly) {
         const ctx = shared.ctx;
-        if (ctx.hasHeaders) for (const [name, value] of ctx.headers) reply.header(name, value);
-        return Promise.resolve();
+        if (ctx.hasHeaders) ctx.headers.forEach((name, value) => reply.header(name, value));
+        return RESOLVED;
       }
       return new Promise<void>((resolve, reject) => {
         this.resolveHandler = resolve;
         this.rejectHandler = reject;
       });
-    }).then(
-      () => this.finish(),
-      () => this.finish(),
-    );
+    }).then(finish, finish);
   }
 
   private finish(): void {
@@ -211,7 +206,8 @@ export class Run {
     this.poke();
   }
 
-  private poke(): void {
+  /** Wakes the hook waiting in {@link yielded}, if any. */
+  poke(): void {
     const w = this.wake;
     this.wake = undefined;
     w?.();
