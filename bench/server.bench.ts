@@ -6,12 +6,15 @@
  * the targets take the median of per-round ratios (cases measured seconds apart). Rounds:
  * `WEIR_BENCH_SERVER_ROUNDS` (default 5).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { connect } from 'node:net';
-import { type Bench, table } from './harness.js';
+import { type Bench, type BenchContext, table } from './harness.js';
 
 const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
 
@@ -31,7 +34,9 @@ interface AutocannonRequest {
 type Autocannon = (options: {
   url: string;
   connections: number;
-  duration: number;
+  duration?: number;
+  /** A fixed number of requests instead of a duration. */
+  amount?: number;
   requests?: AutocannonRequest[];
   method?: string;
 }) => Promise<AutocannonResult>;
@@ -72,8 +77,9 @@ function redisUp(): Promise<boolean> {
   });
 }
 
-async function start(server: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, CASE: server }, stdio: ['ignore', 'pipe', 'inherit'] });
+async function start(server: string, wrapper: readonly string[] = []): Promise<{ port: number; child: ChildProcess }> {
+  const argv = [...wrapper, process.execPath, script];
+  const child = spawn(argv[0] as string, argv.slice(1), { env: { ...process.env, CASE: server }, stdio: ['ignore', 'pipe', wrapper.length > 0 ? 'ignore' : 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -115,6 +121,75 @@ function load(port: number, c: Case, durationS: number): Promise<AutocannonResul
 /** One round's figure of a case. */
 const rpsIn = (e: { rps: number[] }, r: number): number => e.rps[r] as number;
 const cpuIn = (e: { cpu: number[] }, r: number): number => e.cpu[r] as number;
+
+const execFileP = promisify(execFile);
+
+/**
+ * Instructions per request, counted by callgrind: plain Fastify, @fastify/rate-limit and Weir's
+ * rateLimit, each server under valgrind, N GETs after a warm-up, the main thread's user-space
+ * instructions only (the JIT's compiler threads apart). Unlike time it does not move with the
+ * neighbours, so it settles "costs no more than the anchor" on a noisy machine. Kernel work (the
+ * socket syscalls) is not counted: it is the same for every case. Opt-in, ~4 minutes:
+ * WEIR_BENCH_SERVER_CALLGRIND=1.
+ */
+async function instructions(ctx: BenchContext): Promise<void> {
+  const WARM = 20_000;
+  const N = 6_000;
+  const targets = [
+    { name: 'fastify GET (plain)', server: 'plain' },
+    { name: '@fastify/rate-limit GET (anchor)', server: 'fastify-rate-limit' },
+    { name: 'weir rateLimit GET (memory)', server: 'weir-rate-limit' },
+  ];
+  try {
+    await execFileP('valgrind', ['--version']);
+  } catch {
+    ctx.log('valgrind is not installed: the instruction counts are skipped (apt-get install valgrind).');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'weir-bench-callgrind-'));
+  const counts = new Map<string, number>();
+  try {
+    for (const [i, t] of targets.entries()) {
+      ctx.status(`callgrind ${t.name}`, i / targets.length);
+      const out = join(dir, `${t.server}.%p`);
+      const { port, child } = await start(t.server, ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${out}`]);
+      const pid = String(child.pid);
+      try {
+        await autocannon({ url: `http://127.0.0.1:${port}`, connections: 8, amount: WARM });
+        await execFileP('callgrind_control', ['-i', 'on', pid]);
+        await autocannon({ url: `http://127.0.0.1:${port}`, connections: 8, amount: N });
+        await execFileP('callgrind_control', ['-i', 'off', pid]);
+        await execFileP('callgrind_control', ['-d', pid]);
+        // The dump of thread 1 (the event loop): `<out>.<pid>.1-01`, written by the control request.
+        const dump = join(dir, `${t.server}.${pid}.1-01`);
+        for (let tries = 0; tries < 100 && !existsSync(dump); tries++) await new Promise((r) => setTimeout(r, 100));
+        const totals = /^totals: (\d+)/m.exec(readFileSync(dump, 'utf8'));
+        if (totals !== null) counts.set(t.name, Number(totals[1]) / N);
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const plain = counts.get('fastify GET (plain)');
+  ctx.log('### Instructions per request (callgrind, event-loop thread, user space)');
+  ctx.log(
+    table(
+      ['case', 'instructions/request', 'over plain'],
+      targets.filter((t) => counts.has(t.name)).map((t) => {
+        const n = counts.get(t.name)!;
+        return [t.name, Math.round(n).toLocaleString('en-US'), plain === undefined ? '' : `+${Math.round(n - plain).toLocaleString('en-US')}`];
+      }),
+    ),
+  );
+  const a = counts.get('@fastify/rate-limit GET (anchor)');
+  const o = counts.get('weir rateLimit GET (memory)');
+  if (a !== undefined && o !== undefined) {
+    ctx.log(`Target by instructions: Weir rateLimit ${(o / a).toFixed(3)}× @fastify/rate-limit per request: ${verdict(o <= a)}.`);
+  }
+}
 
 const median = (v: number[]): number => {
   const s = v.toSorted((a, b) => a - b);
@@ -225,6 +300,10 @@ const bench: Bench = {
     } finally {
       for (const s of servers.values()) s.child.kill('SIGTERM');
       await Promise.all([...servers.values()].map((s) => new Promise((r) => (s.child.exitCode !== null ? r(null) : s.child.once('exit', r)))));
+    }
+    if (process.env.WEIR_BENCH_SERVER_CALLGRIND === '1') {
+      ctx.log();
+      await instructions(ctx);
     }
   },
 };

@@ -14,7 +14,12 @@ export type Middleware = (ctx: ServerContext, next: Next) => Promise<Response | 
 /** The innermost function: turns the request into a response. */
 export type Handler = (ctx: ServerContext) => Promise<Response> | Response;
 
-const RESOLVED: Promise<void> = Promise.resolve();
+/**
+ * @internal The settled promise a `next()` may return when nothing remains to wait for (an
+ * adapter's before-only chain): `compose` passes it through as it is, so a synchronous chain costs
+ * no promise reaction or microtask, and the adapter can tell that the chain is already done.
+ */
+export const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Marks middleware that does nothing once `next()` resolves (see {@link beforeOnly}). */
 const kBeforeOnly = Symbol.for('weir.server.beforeOnly');
@@ -77,6 +82,7 @@ export function compose(...middleware: ReadonlyArray<Middleware | readonly Middl
         failed(err);
         return RESOLVED;
       }
+      if (out === RESOLVED) return RESOLVED;
       if (out instanceof Promise) return out.then(answered, failed);
       if (typeof (out as { then?: unknown } | undefined)?.then === 'function') return Promise.resolve(out).then(answered, failed);
       answered(out);

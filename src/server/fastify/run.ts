@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Next } from '../compose.js';
+import { type Next, RESOLVED } from '../compose.js';
 import { type RequestSource, type ResponseSnapshot, ServerContext, type TlsInfo } from '../context.js';
 import { nullBody } from '../idempotency-key.js';
 import { headerOf, headerText, nodeHeaders, type SocketLike, tlsInfoOf, webRequest } from '../node.js';
@@ -154,8 +154,6 @@ function fromParsed(body: unknown): Uint8Array {
 
 type Phase = 'running' | 'handler' | 'done';
 
-const RESOLVED: Promise<void> = Promise.resolve();
-
 /**
  * One plugin instance's chain on one request. The chain runs alongside Fastify's lifecycle: it
  * starts in `onRequest` and the lifecycle moves on whenever the chain reaches the handler
@@ -182,8 +180,7 @@ export class Run {
     reply: FastifyReply,
     beforeOnly: boolean,
   ) {
-    const finish = (): void => this.finish();
-    this.chainDone = chain(shared.ctx, () => {
+    const done = chain(shared.ctx, () => {
       this.reached = true;
       this.phase = 'handler';
       this.poke();
@@ -196,7 +193,15 @@ export class Run {
         this.resolveHandler = resolve;
         this.rejectHandler = reject;
       });
-    }).then(finish, finish);
+    });
+    if (done === RESOLVED) {
+      // A before-only chain that ran synchronously to the end: nothing to wait for.
+      this.chainDone = RESOLVED;
+      this.finish();
+    } else {
+      const finish = (): void => this.finish();
+      this.chainDone = done.then(finish, finish);
+    }
   }
 
   private finish(): void {
