@@ -301,10 +301,10 @@ export function withHeaders(res: Response, extra: ResponseHeaders): Response {
 }
 
 function apply(headers: Headers, extra: ResponseHeaders): void {
-  for (const [name, value] of extra) {
+  extra.forEach((value, name) => {
     if (name === 'set-cookie') headers.append(name, value);
     else headers.set(name, value);
-  }
+  });
 }
 
 /**

@@ -25,10 +25,10 @@ describe('ResponseHeaders', () => {
     expect(h.get('vary')).toBeNull();
   });
 
-  it('forEach gives the pairs the iterator gives, in the same order: each set-cookie apart, other lists joined', () => {
+  it('forEach gives (value, name) like Headers.forEach, the pairs the iterator gives: each set-cookie apart, other lists joined', () => {
     const h = sample();
     const seen: Array<[string, string]> = [];
-    h.forEach((name, value) => seen.push([name, value]));
+    h.forEach((value, name) => seen.push([name, value]));
     expect(seen).toEqual([...h]);
     expect(seen).toEqual([
       ['ratelimit-policy', '"default";q=100;w=60'],

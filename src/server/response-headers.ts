@@ -39,22 +39,22 @@ export class ResponseHeaders {
   }
 
   /**
-   * Calls `fn` with each `(name, value)`, as the iterator yields them: lower-case names, each
-   * `set-cookie` apart, other lists joined. No generator or pair arrays: the adapters' per-request path.
+   * Calls `fn(value, name)` for each header, in the order of the Web `Headers.forEach`: lower-case
+   * names, each `set-cookie` apart, other lists joined with `, `. The adapters' per-request path (no
+   * iterator objects or pair arrays).
    */
-  forEach(fn: (name: string, value: string) => void): void {
+  forEach(fn: (value: string, name: string) => void): void {
     for (const [name, list] of this.#values) {
-      if (name === 'set-cookie') for (const v of list) fn(name, v);
-      else fn(name, list.length === 1 ? (list[0] as string) : list.join(', '));
+      if (name === 'set-cookie') for (const v of list) fn(v, name);
+      else fn(list.length === 1 ? (list[0] as string) : list.join(', '), name);
     }
   }
 
-  /** `[name, value]` pairs, lower-case names; each `set-cookie` apart, other lists joined. */
-  *[Symbol.iterator](): IterableIterator<[string, string]> {
-    for (const [name, list] of this.#values) {
-      if (name === 'set-cookie') for (const v of list) yield [name, v];
-      else yield [name, list.length === 1 ? (list[0] as string) : list.join(', ')];
-    }
+  /** `[name, value]` pairs, as {@link forEach} gives them. */
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    const pairs: Array<[string, string]> = [];
+    this.forEach((value, name) => pairs.push([name, value]));
+    return pairs[Symbol.iterator]();
   }
 
   entries(): IterableIterator<[string, string]> {

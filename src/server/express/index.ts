@@ -96,7 +96,7 @@ export function weir(...middleware: ReadonlyArray<Middleware | readonly Middlewa
       chain(ctx, async () => {
         reached = true;
         if (ctx.hasHeaders) {
-          ctx.headers.forEach((name, value) => {
+          ctx.headers.forEach((value, name) => {
             if (name === 'set-cookie') res.append(name, value);
             else res.setHeader(name, value);
           });

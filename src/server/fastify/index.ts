@@ -114,7 +114,7 @@ export function weirHooks(...middleware: ReadonlyArray<Middleware | readonly Mid
       await run.chainDone;
       const ctx = run.shared.ctx;
       if (ctx.resTouched) return applyResponse(reply, ctx.finalize(), true);
-      if (ctx.hasHeaders) ctx.headers.forEach((name, value) => reply.header(name, value));
+      if (ctx.hasHeaders) ctx.headers.forEach((value, name) => reply.header(name, value));
       return payload;
     },
     onResponse(request, _reply, done) {

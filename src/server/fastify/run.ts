@@ -186,7 +186,7 @@ export class Run {
       this.poke();
       if (beforeOnly) {
         const ctx = shared.ctx;
-        if (ctx.hasHeaders) ctx.headers.forEach((name, value) => reply.header(name, value));
+        if (ctx.hasHeaders) ctx.headers.forEach((value, name) => reply.header(name, value));
         return RESOLVED;
       }
       return new Promise<void>((resolve, reject) => {
