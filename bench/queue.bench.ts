@@ -4,9 +4,11 @@
  * messages with a no-op handler (unordered and with per-key ordering), and idle enqueue→handler
  * latency. Rounds interleave the systems (in a rotating order) and medians are reported, so a noisy
  * neighbour slows all alike. Sizes: WEIR_BENCH_QUEUE_N (drain, default 20000), _SINGLE (single
- * enqueues, 1000), _ROUNDS (3), _LATENCY (samples over all rounds, 600: a p99 over 200 is the third-largest sample), _DRAIN_CAP_S (a drain stops
- * after this many seconds, 15; its rate stands); WEIR_BENCH_QUEUE_SYSTEMS (comma-separated name
- * fragments) picks systems; WEIR_BENCH_QUEUE_EXTRA=1 adds pg-boss at 10 workers × 10 (context only).
+ * enqueues, 1000), _ROUNDS (3), _LATENCY (samples over all rounds, 600: a p99 over 200 is the
+ * third-largest sample), _DRAIN_CAP_S (a drain stops after this many seconds, 15; its rate stands);
+ * WEIR_BENCH_QUEUE_SYSTEMS (comma-separated name fragments) picks systems; WEIR_BENCH_QUEUE_EXTRA=1
+ * adds pg-boss at 10 workers × 10 (context only). A floor row (a bare synced SQLite insert) shows
+ * what the disk allows a synced enqueue.
  */
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
