@@ -121,9 +121,10 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     headers.set('ratelimit', field);
     if (legacy) setLegacy(headers, rules, decisions);
     let violated = -1;
-    decisions.forEach((d, i) => {
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i] as RateLimitDecision;
       if (!d.allowed && (violated < 0 || d.retryAfterMs > (decisions[violated] as RateLimitDecision).retryAfterMs)) violated = i;
-    });
+    }
     if (violated < 0) return next();
     const rule = rules[violated] as RateLimitRule;
     const waitMs = (decisions[violated] as RateLimitDecision).retryAfterMs;

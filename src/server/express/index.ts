@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { NextFunction, Request as ExpressRequest, RequestHandler, Response as ExpressResponse } from 'express';
-import { compose, isBeforeOnly, type Middleware } from '../compose.js';
+import { compose, isBeforeOnly, type Middleware, RESOLVED } from '../compose.js';
 import { type RequestSource, ServerContext } from '../context.js';
 import { bodyBytes, headerOf, nodeHeaders, readAll, type SocketLike, tlsInfoOf, webRequest } from '../node.js';
 import { ResponseCapture } from './capture.js';
@@ -93,7 +93,10 @@ export function weir(...middleware: ReadonlyArray<Middleware | readonly Middlewa
     if (light) {
       // Only before-next work: no capture; the headers go onto the response before the handler runs.
       let reached = false;
-      chain(ctx, async () => {
+      const answered = (): void => {
+        if (!reached && !res.headersSent) void send(res, ctx.finalize(), false);
+      };
+      const done = chain(ctx, () => {
         reached = true;
         if (ctx.hasHeaders) {
           ctx.headers.forEach((value, name) => {
@@ -102,10 +105,11 @@ export function weir(...middleware: ReadonlyArray<Middleware | readonly Middlewa
           });
         }
         next();
-      }).then(
-        () => (reached || res.headersSent ? undefined : send(res, ctx.finalize(), false)),
-        (err: unknown) => (res.headersSent ? undefined : next(err)),
-      );
+        return RESOLVED;
+      });
+      // A chain that ran synchronously (the usual rate limit or auth check) is already done.
+      if (done === RESOLVED) answered();
+      else done.then(answered, (err: unknown) => (res.headersSent ? undefined : next(err)));
       return;
     }
     let capture: ResponseCapture | undefined;
